@@ -1,0 +1,169 @@
+// Package controlplane is the composition root of the control plane: it
+// wires a provider to the translators and the ADS server, in that order,
+// and owns their goroutines.
+//
+//	provider ──resources──▶ Render (translate → IR → xDS) ──per-node resources──▶ xds/server
+//
+// A per-object problem disables only that object (it is logged and kept in
+// the statuses); a system error for a gateway keeps that gateway's last
+// good snapshot in force (STYLE habit 10).
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ksgw/ksgw/internal/ir"
+	"github.com/ksgw/ksgw/internal/provider/file"
+	"github.com/ksgw/ksgw/internal/resource"
+	"github.com/ksgw/ksgw/internal/translate"
+	xdsserver "github.com/ksgw/ksgw/internal/xds/server"
+)
+
+// Options configure a ControlPlane. Immutable after New.
+type Options struct {
+	// ConfigDir is the directory the file provider watches.
+	ConfigDir string
+	// Load tunes the YAML loader (default namespace, limits).
+	Load resource.Options
+	// UpdateInterval is DESIGN's xds.update.interval: the batch window for
+	// changes.
+	UpdateInterval time.Duration
+	// Translate tunes the resource translator (controller namespace).
+	Translate translate.Options
+	// Authenticator checks proxies' node IDs; required.
+	Authenticator xdsserver.Authenticator
+	// OnGateways, when set, is called after every publish with the gateways
+	// that now exist (standalone starts and stops proxies from it). It runs
+	// on the translation goroutine and must not block for long.
+	OnGateways func(ctx context.Context, gateways []*ir.Gateway)
+	Logger     *slog.Logger
+}
+
+// ControlPlane runs the provider, the translation loop and the ADS server.
+type ControlPlane struct {
+	opts     Options
+	log      *slog.Logger
+	provider *file.Provider
+	xds      *xdsserver.Server
+
+	// last is the latest render, for status pages and tests.
+	last atomic.Pointer[Rendered]
+	// published counts renders handed to the ADS server.
+	published atomic.Int64
+}
+
+// New builds the control plane; Run starts it.
+func New(opts Options) (*ControlPlane, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Authenticator == nil {
+		return nil, errors.New("controlplane: an Authenticator is required")
+	}
+	prov, err := file.New(file.Options{
+		Dir:      opts.ConfigDir,
+		Interval: opts.UpdateInterval,
+		Load:     opts.Load,
+		Logger:   opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	xds, err := xdsserver.New(xdsserver.Options{Authenticator: opts.Authenticator, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &ControlPlane{opts: opts, log: opts.Logger.With("component", "controlplane"), provider: prov, xds: xds}, nil
+}
+
+// XDS returns the ADS server (stats, WaitForAck in tests).
+func (cp *ControlPlane) XDS() *xdsserver.Server { return cp.xds }
+
+// Last returns the latest render, or nil before the first.
+func (cp *ControlPlane) Last() *Rendered { return cp.last.Load() }
+
+// Published returns how many renders were handed to the ADS server.
+func (cp *ControlPlane) Published() int64 { return cp.published.Load() }
+
+// Run serves xDS on lis and translates every provider update until ctx is
+// done. Start order: ADS server, provider, translation loop; they stop in
+// reverse.
+func (cp *ControlPlane) Run(ctx context.Context, lis net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	run := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	run("xds server", func(ctx context.Context) error { return cp.xds.Serve(ctx, lis) })
+	run("file provider", cp.provider.Run)
+	run("translator", cp.translateLoop)
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+func (cp *ControlPlane) translateLoop(ctx context.Context) error {
+	var prevProblems []string
+	lastGood := map[string]xdsserver.NodeResources{}
+	for {
+		var snap file.Snapshot
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return nil
+		case snap, ok = <-cp.provider.Updates():
+			if !ok {
+				return nil
+			}
+		}
+		start := time.Now()
+		r := Render(snap.Resources, snap.Errors, cp.opts.Translate)
+		elapsed := time.Since(start)
+
+		problems := r.Problems()
+		if !slices.Equal(problems, prevProblems) {
+			for _, p := range problems {
+				cp.log.Warn("invalid configuration", "problem", p)
+			}
+			prevProblems = problems
+		}
+
+		nodes := make(map[string]xdsserver.NodeResources, len(r.XDS))
+		for _, gw := range r.Result.Gateways {
+			if x, ok := r.XDS[gw.Name]; ok {
+				nodes[gw.Name] = x
+			} else if prev, ok := lastGood[gw.Name]; ok {
+				nodes[gw.Name] = prev // keep serving the last good snapshot
+			}
+		}
+		if err := cp.xds.Update(ctx, nodes); err != nil {
+			cp.log.Error("publishing xDS failed; the previous snapshots stay in force", "error", err)
+			continue
+		}
+		lastGood = nodes
+		cp.last.Store(r)
+		cp.published.Add(1)
+		cp.log.Info("configuration published", "gateways", len(nodes), "problems", len(problems),
+			"resources", snap.Resources.Len(), "translate_ms", elapsed.Milliseconds())
+		if cp.opts.OnGateways != nil {
+			cp.opts.OnGateways(ctx, r.Result.Gateways)
+		}
+	}
+}

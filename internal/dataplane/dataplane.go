@@ -1,0 +1,117 @@
+// Package dataplane is the composition root of one proxy instance: the xDS
+// client feeding the runtime, the access-log writer and the admin listener.
+//
+//	xdsclient ──dpconfig.Snapshot──▶ runtime (generations, listeners) ◀── admin
+//
+// Start order: access log, runtime, admin, xDS client. Stop order is the
+// reverse, with the runtime draining in-flight requests last.
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ksgw/ksgw/internal/dpconfig"
+	"github.com/ksgw/ksgw/internal/proxy/accesslog"
+	"github.com/ksgw/ksgw/internal/proxy/admin"
+	"github.com/ksgw/ksgw/internal/proxy/runtime"
+	"github.com/ksgw/ksgw/internal/xdsclient"
+)
+
+// Options configure one proxy instance.
+type Options struct {
+	XDSServer string // host:port of the ADS server
+	NodeID    string // "namespace/name" of the Gateway
+	Token     string // bearer token for the ADS server
+	// AdminAddress is the admin listener, Envoy's default 127.0.0.1:19000.
+	AdminAddress string
+	// AdminListener, when set, is used instead of binding AdminAddress.
+	AdminListener net.Listener
+	// AccessLog receives JSON access-log lines; nil disables the log.
+	AccessLog io.Writer
+	// DrainTimeout bounds the graceful stop.
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Run serves until ctx is done, then drains and returns.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 15 * time.Second
+	}
+	log := opts.Logger.With("node", opts.NodeID)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+
+	var al runtime.AccessLogger
+	if opts.AccessLog != nil {
+		w := accesslog.New(opts.AccessLog)
+		al = w
+		wg.Add(1)
+		go func() { defer wg.Done(); w.Run(bg) }()
+	}
+
+	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout})
+
+	client, err := xdsclient.New(xdsclient.Options{
+		Server:   opts.XDSServer,
+		NodeID:   opts.NodeID,
+		Token:    opts.Token,
+		Decoders: dpconfig.Decoders(),
+		Applier:  rt,
+		Logger:   log,
+	})
+	if err != nil {
+		return fmt.Errorf("xds client: %w", err)
+	}
+
+	lis := opts.AdminListener
+	if lis == nil {
+		addr := opts.AdminAddress
+		if addr == "" {
+			addr = "127.0.0.1:19000"
+		}
+		if lis, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+	}
+	adm := &http.Server{Handler: admin.New(admin.Options{Runtime: rt, XDS: client, NodeID: opts.NodeID}), ReadHeaderTimeout: 10 * time.Second}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := adm.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener stopped", "error", err)
+		}
+	}()
+	log.Info("proxy started", "xds_server", opts.XDSServer, "admin", lis.Addr().String())
+
+	cctx, cancelClient := context.WithCancel(ctx)
+	defer cancelClient()
+	clientErr := client.Run(cctx)
+
+	// Drain: stop taking config, let in-flight requests finish, then stop
+	// the admin listener and the access log.
+	dctx, cancel := context.WithTimeout(context.Background(), opts.DrainTimeout)
+	defer cancel()
+	rt.Shutdown(dctx)
+	adm.Shutdown(dctx)
+	cancelBG()
+	if clientErr != nil && ctx.Err() == nil {
+		return clientErr
+	}
+	log.Info("proxy stopped")
+	return nil
+}

@@ -1,0 +1,161 @@
+// Package accesslog writes the proxy's access log as JSON lines with Envoy's
+// field names, off the request path: entries are formatted on the request's
+// goroutine into a pooled buffer (cheap, no reflection) and written by one
+// background goroutine. When the writer falls behind, entries are dropped
+// and counted rather than slowing requests down.
+package accesslog
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ksgw/ksgw/internal/proxy/runtime"
+)
+
+// Writer is a runtime.AccessLogger. Create with New; Run writes until ctx
+// is done and then flushes what is queued.
+type Writer struct {
+	out     io.Writer
+	queue   chan *[]byte
+	dropped atomic.Uint64
+	bufs    sync.Pool
+}
+
+var _ runtime.AccessLogger = (*Writer)(nil)
+
+// New returns a Writer that writes to out.
+func New(out io.Writer) *Writer {
+	return &Writer{
+		out:   out,
+		queue: make(chan *[]byte, 4096),
+		bufs:  sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }},
+	}
+}
+
+// Dropped reports entries lost because the writer could not keep up.
+func (w *Writer) Dropped() uint64 { return w.dropped.Load() }
+
+// Log formats e and queues it.
+func (w *Writer) Log(e *runtime.AccessLogEntry) {
+	bp := w.bufs.Get().(*[]byte)
+	*bp = Append((*bp)[:0], e)
+	select {
+	case w.queue <- bp:
+	default:
+		w.dropped.Add(1)
+		w.bufs.Put(bp)
+	}
+}
+
+// Run writes queued entries until ctx is done, then drains the queue.
+func (w *Writer) Run(ctx context.Context) error {
+	bw := bufio.NewWriterSize(w.out, 64<<10)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	write := func(bp *[]byte) {
+		bw.Write(*bp)
+		w.bufs.Put(bp)
+	}
+	for {
+		select {
+		case bp := <-w.queue:
+			write(bp)
+		case <-tick.C:
+			bw.Flush()
+		case <-ctx.Done():
+			for {
+				select {
+				case bp := <-w.queue:
+					write(bp)
+				default:
+					return bw.Flush()
+				}
+			}
+		}
+	}
+}
+
+// Append appends e as one JSON line with Envoy's default access-log field
+// names (start_time, method, path, protocol, response_code,
+// response_flags, bytes_sent, duration in ms, upstream_host, ...).
+func Append(b []byte, e *runtime.AccessLogEntry) []byte {
+	b = append(b, `{"start_time":"`...)
+	b = e.StartTime.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = append(b, `","method":`...)
+	b = appendString(b, e.Method)
+	b = append(b, `,"path":`...)
+	b = appendString(b, e.Path)
+	b = append(b, `,"protocol":`...)
+	b = appendString(b, e.Protocol)
+	b = append(b, `,"response_code":`...)
+	b = strconv.AppendInt(b, int64(e.ResponseCode), 10)
+	b = append(b, `,"response_flags":`...)
+	b = appendString(b, e.Flags)
+	b = append(b, `,"bytes_sent":`...)
+	b = strconv.AppendInt(b, e.BytesSent, 10)
+	b = append(b, `,"duration":`...)
+	b = strconv.AppendInt(b, e.Duration.Milliseconds(), 10)
+	b = append(b, `,"upstream_host":`...)
+	b = appendString(b, e.UpstreamHost)
+	b = append(b, `,"upstream_cluster":`...)
+	b = appendString(b, e.UpstreamCluster)
+	b = append(b, `,"route_name":`...)
+	b = appendString(b, e.RouteName)
+	b = append(b, `,"x_forwarded_for":`...)
+	b = appendString(b, e.ForwardedFor)
+	b = append(b, `,"user_agent":`...)
+	b = appendString(b, e.UserAgent)
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, e.RequestID)
+	b = append(b, `,"authority":`...)
+	b = appendString(b, e.Authority)
+	b = append(b, `,"downstream_remote_address":`...)
+	if e.DownstreamRemote.IsValid() {
+		b = append(b, '"')
+		b = e.DownstreamRemote.AppendTo(b)
+		b = append(b, '"')
+	} else {
+		b = append(b, `""`...)
+	}
+	b = append(b, `,"listener":`...)
+	b = appendString(b, e.Listener)
+	b = append(b, "}\n"...)
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 is replaced, as
+// encoding/json does, so a hostile path cannot break the log line.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

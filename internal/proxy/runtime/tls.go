@@ -1,0 +1,146 @@
+package runtime
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/ksgw/ksgw/internal/dpconfig"
+)
+
+// tlsChain is one TLS filter chain, ready to hand to crypto/tls.
+type tlsChain struct {
+	serverNames []string // exact names and "*.suffix" wildcards; empty: any
+	cfg         *tls.Config
+}
+
+// buildTLS prepares the TLS configurations of lg's filter chains. Secrets
+// are resolved now, once per generation, so a rotated Secret reaches new
+// handshakes as soon as its SDS update is applied while established
+// connections keep their session.
+func buildTLS(lg *listenerGen, snap *dpconfig.Snapshot) error {
+	anyTLS := false
+	for _, fc := range lg.cfg.FilterChains {
+		if fc.TLS != nil {
+			anyTLS = true
+		}
+	}
+	if !anyTLS {
+		return nil
+	}
+	for i, fc := range lg.cfg.FilterChains {
+		if fc.TLS == nil {
+			return fmt.Errorf("filter_chains[%d]: plaintext chain on a TLS listener is not supported", i)
+		}
+		cfg, err := chainConfig(fc.TLS, snap)
+		if err != nil {
+			return fmt.Errorf("filter_chains[%d]: %w", i, err)
+		}
+		lg.chains = append(lg.chains, &tlsChain{serverNames: fc.ServerNames, cfg: cfg})
+	}
+	chains := lg.chains
+	lg.tls = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if c := selectChain(chains, hello.ServerName); c != nil {
+				return c.cfg, nil
+			}
+			return nil, fmt.Errorf("no filter chain for server name %q", hello.ServerName)
+		},
+	}
+	return nil
+}
+
+func chainConfig(t *dpconfig.DownstreamTLS, snap *dpconfig.Snapshot) (*tls.Config, error) {
+	sec := snap.Secrets[t.CertificateSecret]
+	if sec == nil || sec.Certificate == nil {
+		return nil, fmt.Errorf("certificate secret %q not found", t.CertificateSecret)
+	}
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{*sec.Certificate},
+		MinVersion:   t.MinVersion,
+		MaxVersion:   t.MaxVersion,
+		CipherSuites: t.CipherSuites,
+		NextProtos:   t.ALPN,
+	}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS13 // DESIGN: TLS 1.3 unless asked otherwise
+	}
+	if len(cfg.NextProtos) == 0 {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if t.ValidationSecret != "" {
+		ca := snap.Secrets[t.ValidationSecret]
+		if ca == nil || ca.CAPool == nil {
+			return nil, fmt.Errorf("validation secret %q not found", t.ValidationSecret)
+		}
+		cfg.ClientCAs = ca.CAPool
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		if t.RequireClientCert {
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	return cfg, nil
+}
+
+// selectChain follows Envoy's filter_chain_match.server_names precedence:
+// an exact name, then the longest matching wildcard suffix, then a chain
+// with no server names.
+func selectChain(chains []*tlsChain, sni string) *tlsChain {
+	sni = strings.ToLower(sni)
+	var best *tlsChain
+	bestLen := -1
+	var fallback *tlsChain
+	for _, c := range chains {
+		if len(c.serverNames) == 0 {
+			if fallback == nil {
+				fallback = c
+			}
+			continue
+		}
+		for _, n := range c.serverNames {
+			switch {
+			case n == sni:
+				return c
+			case strings.HasPrefix(n, "*.") && strings.HasSuffix(sni, n[1:]) && len(sni) > len(n)-1:
+				if len(n) > bestLen {
+					best, bestLen = c, len(n)
+				}
+			}
+		}
+	}
+	if best != nil {
+		return best
+	}
+	if fallback != nil {
+		return fallback
+	}
+	// Envoy answers a handshake without a matching chain by closing it; a
+	// client that sends no SNI (curl to an IP) gets the first chain instead,
+	// which is what users of a single-certificate gateway expect.
+	if sni == "" && len(chains) > 0 {
+		return chains[0]
+	}
+	return nil
+}
+
+// tlsSwitchListener wraps accepted connections in TLS when the listener's
+// current generation terminates TLS. Deciding per connection lets a listener
+// switch between plaintext and TLS without rebinding.
+type tlsSwitchListener struct {
+	net.Listener
+	rt   *Runtime
+	name string
+}
+
+func (l *tlsSwitchListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if lg := l.rt.gen.Load().listeners[l.name]; lg != nil && lg.tls != nil {
+		return tls.Server(c, lg.tls), nil
+	}
+	return c, nil
+}
