@@ -131,6 +131,9 @@ type HeaderMatcher struct {
 	Present bool
 	String  *StringMatcher
 	Invert  bool
+	// TreatMissingAsEmpty matches an absent header as "" (Envoy's
+	// treat_missing_header_as_empty; Istio sets it for withoutHeaders).
+	TreatMissingAsEmpty bool
 }
 
 // QueryParamMatcher is a decoded QueryParameterMatcher.

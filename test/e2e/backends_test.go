@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +71,7 @@ func TestOutlierDetectionEjectsFailingEndpoint(t *testing.T) {
 	port := freePort(t, "127.0.0.1")
 	bport := freePort(t, "127.0.0.73")
 	backend(t, "good", fmt.Sprintf("127.0.0.73:%d", bport))
-	backend(t, "bad", fmt.Sprintf("127.0.0.74:%d", bport))
+	failing(t, fmt.Sprintf("127.0.0.74:%d", bport))
 	write(t, dir, "all.yaml", gatewayYAML("od", "gw", port, "*")+"---\n"+
 		serviceYAML("od", "svc", bport, "http",
 			pod{name: "p0", ip: "127.0.0.73", ready: true}, pod{name: "p1", ip: "127.0.0.74", ready: true})+`---
@@ -86,20 +88,26 @@ kind: Route
 metadata: {name: r, namespace: od}
 spec:
   http:
-  - match: [{headers: {x-kind: {exact: fail-on-bad}}}]
-    route: [{destination: {host: svc}}]
   - route: [{destination: {host: svc}}]
 `)
 	e := &env{t: t, dir: dir, port: port}
 	e.gw = startGateway(t, dir)
 	e.gw.waitReady(0)
-	waitRoute(t, e, "x", "/", "good")
-
-	// The "bad" endpoint answers 503 to everything tagged for it; the echo
-	// backend decides by name through x-echo-status-for.
 	failures := 0
+	eventually(t, 15*time.Second, func() error {
+		resp, _ := do(t, "GET", e.url("/"), "x", nil, nil)
+		switch resp.StatusCode {
+		case 404:
+			return fmt.Errorf("route not programmed yet")
+		case 503:
+			failures++
+		}
+		return nil
+	})
+
+	// The second endpoint answers 503 to everything.
 	for i := 0; i < 40; i++ {
-		resp, body := do(t, "GET", e.url("/"), "x", map[string]string{"x-echo-status-for": "bad=503"}, nil)
+		resp, body := do(t, "GET", e.url("/"), "x", nil, nil)
 		if resp.StatusCode == 503 {
 			failures++
 			continue
@@ -218,4 +226,18 @@ spec:
 			}
 		})
 	}
+}
+
+// failing starts a backend that answers every request with 503.
+func failing(t *testing.T, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "always failing", http.StatusServiceUnavailable)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
 }

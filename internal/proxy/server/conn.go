@@ -2,11 +2,14 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +42,9 @@ type conn struct {
 	rw     responseWriter
 
 	remote, local netip.AddrPort
+	// tls describes the session when the listener handed us a *tls.Conn;
+	// nil for plaintext. Set once per connection, after the handshake.
+	tls *httpmsg.TLSInfo
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
@@ -54,10 +60,38 @@ func (c *conn) serve(ctx context.Context) {
 	defer s.releaseConn(c)
 	defer c.nc.Close()
 	c.remote, c.local = addrPort(c.nc.RemoteAddr()), addrPort(c.nc.LocalAddr())
+	c.tls = nil
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		// The handshake is bounded like a request head: a client that
+		// connects and stalls must not hold the connection forever.
+		if s.cfg.ReadHeaderTimeout > 0 {
+			c.nc.SetDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
+		}
+		if err := tc.HandshakeContext(ctx); err != nil {
+			s.cfg.Logger.Debug("TLS handshake failed", "remote", c.remote.String(), "error", err)
+			return
+		}
+		c.nc.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		c.tls = &httpmsg.TLSInfo{ServerName: st.ServerName, NegotiatedProtocol: st.NegotiatedProtocol}
+		// ALPN chose HTTP/2 (RFC 9113 §3.2): no preface sniffing needed.
+		if st.NegotiatedProtocol == "h2" && !s.cfg.DisableH2 {
+			c.serveH2(ctx, nil, nil)
+			return
+		}
+	}
 
 	first := true
 	for {
 		if c.br.Buffered() == 0 {
+			// Let the other connections run first: the client needs a
+			// round trip before its next request arrives, so reading now
+			// would almost always cost an EAGAIN syscall and a park, while
+			// after a turn of the run queue the bytes are usually there.
+			// Under no load this returns at once.
+			if !first {
+				runtime.Gosched()
+			}
 			// Wait for the next request with the idle timeout; this is the
 			// only state in which Shutdown may close the connection under us.
 			if !first {
@@ -87,7 +121,7 @@ func (c *conn) serve(ctx context.Context) {
 				return
 			}
 		}
-		if s.cfg.ReadHeaderTimeout > 0 {
+		if s.cfg.ReadHeaderTimeout > 0 && !c.headBuffered() {
 			c.nc.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
 		}
 		fr, err := c.parser.ReadRequest(c.br, &c.req)
@@ -98,6 +132,12 @@ func (c *conn) serve(ctx context.Context) {
 		s.requests.Add(1)
 		req := &c.req
 		req.RemoteAddr, req.LocalAddr = c.remote, c.local
+		if c.tls != nil {
+			req.TLS = c.tls
+			if req.Scheme == "" {
+				req.Scheme = "https"
+			}
+		}
 		if req.Upgrade != "" && c.h2cUpgrade(ctx, fr) {
 			return
 		}
@@ -126,6 +166,16 @@ func (c *conn) serve(ctx context.Context) {
 		}
 	}
 }
+
+// headBuffered reports whether a whole request head is already in memory,
+// as it is for almost every request: parsing it then cannot block, and the
+// read-header deadline (a timer update per request) can be skipped.
+func (c *conn) headBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Contains(b, headEnd) || bytes.Contains(b, headEndLF)
+}
+
+var headEnd, headEndLF = []byte("\r\n\r\n"), []byte("\n\n")
 
 // h2Preface is the HTTP/2 client connection preface (RFC 9113 §3.4).
 const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -53,7 +53,7 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 func (c *conn) serveH2(ctx context.Context, upgrade *http.Request, settings []byte) {
 	c.nc.SetDeadline(time.Time{}) // x/net manages its own timeouts
-	h := &h2Handler{srv: c.srv, ctx: ctx, remote: c.remote, local: c.local}
+	h := &h2Handler{srv: c.srv, ctx: ctx, remote: c.remote, local: c.local, tls: c.tls}
 	// x/net's frame reader goroutine can outlive ServeConn until the socket
 	// closes, so the buffered reader goes with it and the pooled conn gets
 	// a fresh one.
@@ -138,6 +138,7 @@ type h2Handler struct {
 	srv           *Server
 	ctx           context.Context
 	remote, local netip.AddrPort
+	tls           *httpmsg.TLSInfo // nil for h2c
 }
 
 func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -151,8 +152,9 @@ func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RemoteAddr:    h.remote,
 		LocalAddr:     h.local,
 	}
-	if r.TLS != nil {
+	if r.TLS != nil || h.tls != nil {
 		req.Scheme = "https"
+		req.TLS = h.tls
 	}
 	uri := r.RequestURI
 	if uri == "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/ksgw/ksgw/internal/proxy/http1"
@@ -114,6 +115,12 @@ func (c *conn) roundTrip(ctx context.Context, req *httpmsg.Request) (*httpmsg.Re
 		go c.writeBody(req.Body, fr)
 	}
 
+	// Same bet as the server's keep-alive loop: the upstream needs at
+	// least a scheduling round trip to answer, so yield once before the
+	// read that would otherwise return EAGAIN and park.
+	if c.br.Buffered() == 0 {
+		runtime.Gosched()
+	}
 	rfr, err := c.parser.ReadResponse(c.br, &c.resp, req.Method)
 	if err != nil {
 		return nil, classify(ctx, err)
