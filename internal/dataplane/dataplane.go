@@ -66,11 +66,15 @@ func Run(ctx context.Context, opts Options) error {
 
 	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout})
 
+	decoders := map[string]xdsclient.Decoder{}
+	for typeURL, d := range dpconfig.Decoders() {
+		decoders[typeURL] = xdsclient.Decoder(d)
+	}
 	client, err := xdsclient.New(xdsclient.Options{
 		Server:   opts.XDSServer,
 		NodeID:   opts.NodeID,
 		Token:    opts.Token,
-		Decoders: dpconfig.Decoders(),
+		Decoders: decoders,
 		Applier:  rt,
 		Logger:   log,
 	})

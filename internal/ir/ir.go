@@ -242,6 +242,11 @@ type RetryPolicy struct {
 	On            []string // Envoy retry_on names: "5xx", "gateway-error", "connect-failure", "reset", "retriable-4xx", ...; sorted
 	Attempts      uint32   // retries after the first try
 	PerTryTimeout time.Duration
+	// RetriableStatusCodes are the codes retried under "retriable-status-codes"
+	// (Envoy retry_policy.retriable_status_codes); sorted. Istio retries 503
+	// by default, and numeric entries of an Istio retryOn land here.
+	// Added by internal/translate.
+	RetriableStatusCodes []uint32
 }
 
 // Mirror sends a copy of matching requests to another cluster and ignores

@@ -24,6 +24,7 @@ import (
 	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/rest/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
@@ -210,6 +211,15 @@ func toState(nr NodeResources) (state, error) {
 			version = contentVersion(items)
 		}
 		st[typeURL] = typeSet{version: version, items: items}
+	}
+	// Every type a proxy subscribes to gets an answer, empty if need be:
+	// a gateway without TLS still has to tell its proxies "no secrets", or
+	// they would wait for SDS forever and never report ready.
+	for _, typeURL := range []string{resource.ClusterType, resource.EndpointType, resource.SecretType, resource.ListenerType, resource.RouteType} {
+		if _, ok := st[typeURL]; !ok {
+			empty := map[string]types.Resource{}
+			st[typeURL] = typeSet{version: contentVersion(empty), items: empty}
+		}
 	}
 	return st, nil
 }
