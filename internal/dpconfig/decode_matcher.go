@@ -1,6 +1,7 @@
 package dpconfig
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -64,9 +65,15 @@ func errAt(field string, format string, args ...any) error {
 	return &fieldError{field: field, err: fmt.Errorf(format, args...)}
 }
 
+// wrapAt prefixes err's field path with field, so that nested decoders
+// produce one dotted path: virtual_hosts[0].routes[3].match.safe_regex.
 func wrapAt(field string, err error) error {
 	if err == nil {
 		return nil
+	}
+	var fe *fieldError
+	if errors.As(err, &fe) && fe == err {
+		return &fieldError{field: field + "." + fe.field, err: fe.err}
 	}
 	return &fieldError{field: field, err: err}
 }
