@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/ksgw/ksgw/internal/ir"
 	"github.com/ksgw/ksgw/internal/resource"
@@ -20,12 +21,12 @@ import (
 // Translate so that no step scans the whole bundle per object (10,000
 // Routes must translate in well under a second).
 type index struct {
-	services   map[string]*corev1.Service               // "ns/name"
-	slices     map[string][]*discoveryv1.EndpointSlice  // "ns/service", by kubernetes.io/service-name
-	podsByNs   map[string][]*corev1.Pod                 // input order (sorted by name)
-	podByName  map[string]*corev1.Pod                   // "ns/name"
-	podByIP    map[string]*corev1.Pod                   // "ns/ip"
-	secrets    map[string]*corev1.Secret                // "ns/name"
+	services  map[string]*corev1.Service              // "ns/name"
+	slices    map[string][]*discoveryv1.EndpointSlice // "ns/service", by kubernetes.io/service-name
+	podsByNs  map[string][]*corev1.Pod                // input order (sorted by name)
+	podByName map[string]*corev1.Pod                  // "ns/name"
+	podByIP   map[string]*corev1.Pod                  // "ns/ip"
+	secrets   map[string]*corev1.Secret               // "ns/name"
 }
 
 func buildIndex(in *resource.Resources) *index {
@@ -153,9 +154,9 @@ func (t *translator) resolveBackend(ref backendRef) (string, *refError) {
 	c.Endpoints = t.endpoints(svc, sp, labels)
 	if pol != nil {
 		pol.apply(c)
-		if dr != nil {
-			dr.usedBy = append(dr.usedBy, name)
-		}
+	}
+	if dr != nil {
+		dr.usedBy = append(dr.usedBy, name)
 	}
 	switch {
 	case pol != nil && pol.brokenTLS != "":
@@ -387,7 +388,7 @@ func (t *translator) podEndpoints(svc *corev1.Service, sp *corev1.ServicePort, l
 // the Service port itself when unset.
 func targetPort(sp *corev1.ServicePort, p *corev1.Pod) (uint32, bool) {
 	tp := sp.TargetPort
-	if tp.Type == 1 { // intstr.String
+	if tp.Type == intstr.String {
 		for _, c := range p.Spec.Containers {
 			for _, cp := range c.Ports {
 				if cp.Name == tp.StrVal && (cp.Protocol == "" || cp.Protocol == corev1.ProtocolTCP) {

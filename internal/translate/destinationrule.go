@@ -16,6 +16,7 @@ import (
 const (
 	defaultRingSize           = 1024
 	defaultMaglevTable        = 65537
+	maxMaglevTable            = 5000011 // Envoy's maximum
 	defaultConsecutive5xx     = 5
 	defaultOutlierInterval    = 10 * time.Second
 	defaultBaseEjectionTime   = 30 * time.Second
@@ -89,7 +90,7 @@ func (t *translator) translateDestinationRules() {
 			continue
 		case svcNs != dr.Namespace:
 			t.fail(d.st, status.Accepted, status.ReasonRefNotPermitted, "spec.host", fmt.Sprintf("Service %s/%s is in another namespace; a DestinationRule applies only to Services of its own namespace", svcNs, svc))
-			t.fail(d.st, status.ResolvedRefs, status.ReasonRefNotPermitted, "spec.host", "cross-namespace reference")
+			d.st.Fail(status.ResolvedRefs, status.ReasonRefNotPermitted, "spec.host: cross-namespace reference")
 			continue
 		}
 		d.service = svc
@@ -233,8 +234,8 @@ func (t *translator) convertPolicy(d *drState, tp *v1alpha1.TrafficPolicy, f str
 				if ch.Maglev != nil {
 					p.lb.Policy, p.lb.RingMinSize, p.lb.MaglevTable = ir.Maglev, 0, defaultMaglevTable
 					if ts := ch.Maglev.TableSize; ts > 0 {
-						if !isPrime(ts) {
-							bad(status.Accepted, status.ReasonInvalid, ".loadBalancer.consistentHash.maglev.tableSize", fmt.Sprintf("%d is not prime (Envoy requires a prime table size)", ts))
+						if ts > maxMaglevTable || !isPrime(ts) {
+							bad(status.Accepted, status.ReasonInvalid, ".loadBalancer.consistentHash.maglev.tableSize", fmt.Sprintf("%d is not a prime <= %d (Envoy requires a prime table size)", ts, maxMaglevTable))
 						} else {
 							p.lb.MaglevTable = ts
 						}
@@ -331,12 +332,12 @@ func (t *translator) convertPolicy(d *drState, tp *v1alpha1.TrafficPolicy, f str
 		}
 	}
 	if tls := tp.TLS; tls != nil {
-		t.convertUpstreamTLS(d, tls, p, f+".tls", bad)
+		t.convertUpstreamTLS(d, tls, p, bad)
 	}
 	return p
 }
 
-func (t *translator) convertUpstreamTLS(d *drState, tls *v1alpha1.ClientTLSSettings, p *clusterPolicy, f string, bad func(cond, reason, field, msg string)) {
+func (t *translator) convertUpstreamTLS(d *drState, tls *v1alpha1.ClientTLSSettings, p *clusterPolicy, bad func(cond, reason, field, msg string)) {
 	ns := d.obj.Namespace
 	insecure := tls.InsecureSkipVerify != nil && *tls.InsecureSkipVerify
 	u := &ir.UpstreamTLS{SNI: tls.SNI, SubjectAltNames: slices.Sorted(slices.Values(tls.SubjectAltNames)), InsecureSkipVerify: insecure}
@@ -349,14 +350,14 @@ func (t *translator) convertUpstreamTLS(d *drState, tls *v1alpha1.ClientTLSSetti
 		return
 	case v1alpha1.TLSModeSimple, v1alpha1.TLSModeMutual:
 	default:
-		broken(status.Accepted, status.ReasonInvalid, ".mode", fmt.Sprintf("unknown mode %q", tls.Mode))
+		broken(status.Accepted, status.ReasonInvalid, ".tls.mode", fmt.Sprintf("unknown mode %q", tls.Mode))
 		return
 	}
 	if tls.CredentialName != "" {
 		if tls.Mode == v1alpha1.TLSModeMutual {
 			name, err := t.certSecret(ns, tls.CredentialName, false)
 			if err != nil {
-				broken(status.ResolvedRefs, err.reason, ".credentialName", err.msg)
+				broken(status.ResolvedRefs, err.reason, ".tls.credentialName", err.msg)
 				return
 			}
 			u.ClientSecretName = name
@@ -364,17 +365,17 @@ func (t *translator) convertUpstreamTLS(d *drState, tls *v1alpha1.ClientTLSSetti
 		if t.hasCA(ns, tls.CredentialName) || tls.Mode == v1alpha1.TLSModeSimple {
 			name, err := t.caSecret(ns, tls.CredentialName)
 			if err != nil {
-				broken(status.ResolvedRefs, err.reason, ".credentialName", err.msg)
+				broken(status.ResolvedRefs, err.reason, ".tls.credentialName", err.msg)
 				return
 			}
 			u.CASecretName = name
 		}
 	} else if tls.Mode == v1alpha1.TLSModeMutual {
-		broken(status.Accepted, status.ReasonInvalid, ".credentialName", "MUTUAL requires credentialName")
+		broken(status.Accepted, status.ReasonInvalid, ".tls.credentialName", "MUTUAL requires credentialName")
 		return
 	}
 	if u.CASecretName == "" && !insecure {
-		broken(status.Accepted, status.ReasonInvalid, ".credentialName", "verifying the upstream needs a ca.crt in credentialName, or insecureSkipVerify: true")
+		broken(status.Accepted, status.ReasonInvalid, ".tls.credentialName", "verifying the upstream needs a ca.crt in credentialName, or insecureSkipVerify: true")
 		return
 	}
 	p.tls = u

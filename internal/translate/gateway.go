@@ -78,6 +78,7 @@ func (t *translator) translateGateways() {
 		all[gw.Namespace] = append(all[gw.Namespace], g)
 		g.valid = t.validateGateway(g)
 		if !g.valid {
+			g.st.Default(status.ResolvedRefs, status.ReasonResolvedRefs, "references not checked: the Gateway is invalid")
 			g.st.Set(status.Programmed, false, status.ReasonPending, "Gateway is not accepted")
 			continue
 		}
@@ -241,10 +242,13 @@ func (t *translator) assembleGateway(g *gatewayState) {
 
 	g.st.Default(status.Accepted, status.ReasonAccepted, "Gateway is valid")
 	g.st.Default(status.ResolvedRefs, status.ReasonResolvedRefs, "all references resolved")
-	nvh := 0
+	domains := map[string]bool{}
 	for _, l := range out.Listeners {
-		nvh += len(l.VirtualHosts)
+		for _, vh := range l.VirtualHosts {
+			domains[vh.Name] = true
+		}
 	}
+	nvh := len(domains)
 	names := make([]string, len(out.Listeners))
 	for i, l := range out.Listeners {
 		names[i] = l.Name

@@ -53,8 +53,8 @@ import (
 type claim struct {
 	host    string
 	src     *source
-	routes  []*ir.Route      // Route rules, in rule order
-	ingress []ingressRoute   // Ingress paths, in rule/path order
+	routes  []*ir.Route          // Route rules, in rule order
+	ingress []ingressRoute       // Ingress paths, in rule/path order
 	fields  map[*ir.Route]string // field of each Ingress route, for messages
 }
 
@@ -207,13 +207,13 @@ func validHost(h string) string {
 		return ""
 	}
 	if rest, ok := strings.CutPrefix(h, "*."); ok {
-		if errs := validation.IsDNS1123Subdomain(rest); len(errs) > 0 {
-			return fmt.Sprintf("%q is not a valid wildcard host: %s", h, errs[0])
+		if len(validation.IsDNS1123Subdomain(rest)) > 0 {
+			return fmt.Sprintf("%q is not a valid wildcard host (\"*.\" then a lower-case DNS name)", h)
 		}
 		return ""
 	}
-	if errs := validation.IsDNS1123Subdomain(h); len(errs) > 0 {
-		return fmt.Sprintf("%q is not a valid host: %s", h, errs[0])
+	if len(validation.IsDNS1123Subdomain(h)) > 0 {
+		return fmt.Sprintf("%q is not a valid host (a lower-case DNS name, optionally prefixed by \"*.\")", h)
 	}
 	return ""
 }

@@ -17,6 +17,7 @@ package translate
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -88,8 +89,28 @@ func Translate(in *resource.Resources, opts Options) *Result {
 			t.assembleGateway(g)
 		}
 	}
+	t.finishSources()
 	t.finishDestinationRules()
 	return t.result()
+}
+
+// finishSources sets the conditions of Routes and Ingresses left unset.
+func (t *translator) finishSources() {
+	for _, s := range t.sources {
+		if s.st == nil {
+			continue // an Ingress of another controller
+		}
+		s.st.Default(status.Accepted, status.ReasonAccepted, s.kind+" is valid and bound")
+		s.st.Default(status.ResolvedRefs, status.ReasonResolvedRefs, "all references resolved")
+		if s.st.Get(status.Programmed) != nil {
+			continue
+		}
+		if len(s.programmedOn) == 0 {
+			s.st.Set(status.Programmed, false, status.ReasonPending, "no route of this object was programmed")
+			continue
+		}
+		s.st.Set(status.Programmed, true, status.ReasonProgrammed, "programmed on Gateway "+strings.Join(slices.Sorted(mapKeys(s.programmedOn)), ", "))
+	}
 }
 
 // translator holds the state of one Translate call; it is not shared.
@@ -102,7 +123,7 @@ type translator struct {
 	gwByKey   map[string]*gatewayState
 	gwByNs    map[string][]*gatewayState // valid gateways only, sorted
 	gwAllByNs map[string][]*gatewayState // every gateway, valid or not
-	clusterGW []*gatewayState           // valid cluster gateways, sorted
+	clusterGW []*gatewayState            // valid cluster gateways, sorted
 
 	drs      map[string]*drState // "ns/service" → the DestinationRule applied
 	drStates []*drState          // every DestinationRule, input order

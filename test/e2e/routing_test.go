@@ -26,7 +26,16 @@ func routingEnv(t *testing.T) (*env, map[string]*echo.Server) {
 	write(t, dir, "gateway.yaml", gatewayYAML("e2e", "gw", port, "example.com", "*.example.com"))
 	write(t, dir, "services.yaml", serviceYAML("e2e", "a", bport, "http",
 		pod{name: "a-0", ip: "127.0.0.41", ready: true}, pod{name: "a-1", ip: "127.0.0.42", ready: true})+"---\n"+
-		serviceYAML("e2e", "b", bport, "http", pod{name: "b-0", ip: "127.0.0.43", ready: true}))
+		serviceYAML("e2e", "b", bport, "http", pod{name: "b-0", ip: "127.0.0.43", ready: true})+`---
+# Round robin, so that the spread over a's two endpoints is exact.
+apiVersion: networking.kubesphere.io/v1alpha1
+kind: DestinationRule
+metadata: {name: a, namespace: e2e}
+spec:
+  host: a
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+`)
 	write(t, dir, "route.yaml", `apiVersion: networking.kubesphere.io/v1alpha1
 kind: Route
 metadata:

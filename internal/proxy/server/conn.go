@@ -133,10 +133,10 @@ func (c *conn) serve(ctx context.Context) {
 		req := &c.req
 		req.RemoteAddr, req.LocalAddr = c.remote, c.local
 		if c.tls != nil {
+			// The connection decides the scheme (Envoy sets :scheme and
+			// x-forwarded-proto from the transport, not the target).
 			req.TLS = c.tls
-			if req.Scheme == "" {
-				req.Scheme = "https"
-			}
+			req.Scheme = "https"
 		}
 		if req.Upgrade != "" && c.h2cUpgrade(ctx, fr) {
 			return

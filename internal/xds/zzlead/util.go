@@ -1,0 +1,5 @@
+package translate
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }
