@@ -122,6 +122,7 @@ func (cp *ControlPlane) Run(ctx context.Context, lis net.Listener) error {
 func (cp *ControlPlane) translateLoop(ctx context.Context) error {
 	var prevProblems []string
 	lastGood := map[string]xdsserver.NodeResources{}
+	kept := newLastGood()
 	for {
 		var snap file.Snapshot
 		var ok bool
@@ -134,7 +135,7 @@ func (cp *ControlPlane) translateLoop(ctx context.Context) error {
 			}
 		}
 		start := time.Now()
-		r := Render(snap.Resources, snap.Errors, cp.opts.Translate)
+		r := kept.render(snap.Resources, snap.Errors, cp.opts.Translate)
 		elapsed := time.Since(start)
 
 		problems := r.Problems()
@@ -160,7 +161,7 @@ func (cp *ControlPlane) translateLoop(ctx context.Context) error {
 		lastGood = nodes
 		cp.last.Store(r)
 		cp.published.Add(1)
-		cp.log.Info("configuration published", "gateways", len(nodes), "problems", len(problems),
+		cp.log.Info("configuration published", "gateways", len(nodes), "problems", len(problems), "kept_last_good", r.Kept,
 			"resources", snap.Resources.Len(), "translate_ms", elapsed.Milliseconds())
 		if cp.opts.OnGateways != nil {
 			cp.opts.OnGateways(ctx, r.Result.Gateways)

@@ -22,6 +22,9 @@ type Rendered struct {
 	// could not be built is in XDSErrors instead.
 	XDS       map[string]*xdstranslate.Resources
 	XDSErrors map[string]error
+	// Kept counts objects whose last accepted version is served in place
+	// of a rejected (or unreadable) new one.
+	Kept int
 }
 
 // Render translates res (already loaded) into xDS. It is pure.

@@ -23,8 +23,10 @@ const (
 )
 
 // Decoder turns one xDS resource into its dpconfig value, or an error that
-// the xDS client sends back as a NACK.
-type Decoder func(*anypb.Any) (name string, value any, err error)
+// the xDS client sends back as a NACK. It is an alias so that
+// Decoders' result is exactly map[string]func(*anypb.Any) (string, any, error)
+// and converts to any consumer's own named decoder type.
+type Decoder = func(*anypb.Any) (name string, value any, err error)
 
 // Decoders returns a decoder per supported type URL.
 func Decoders() map[string]Decoder {

@@ -365,6 +365,10 @@ func (l *loader) loadDocument(file string, doc int, j []byte, inList bool) {
 	if d, ok := obj.(interface{ Default() }); ok {
 		d.Default()
 	}
+	if l.res.Origins == nil {
+		l.res.Origins = map[string]string{}
+	}
+	l.res.Origins[ObjectKey(gvk.Kind, meta.GetNamespace(), meta.GetName())] = file
 	add(l.res)
 }
 

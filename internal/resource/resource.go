@@ -34,7 +34,16 @@ type Resources struct {
 	Secrets        []*corev1.Secret
 	ConfigMaps     []*corev1.ConfigMap
 	Namespaces     []*corev1.Namespace
+
+	// Origins maps ObjectKey(kind, namespace, name) to where the object was
+	// read from (a file, for the file provider). The control plane uses it
+	// to keep serving the last good version of the objects of a file that
+	// stopped parsing. Not part of the content: excluded from hashes.
+	Origins map[string]string `json:"-"`
 }
+
+// ObjectKey identifies an object across bundles: "Kind namespace/name".
+func ObjectKey(kind, namespace, name string) string { return kind + " " + namespace + "/" + name }
 
 // Len is the number of objects in the bundle.
 func (r *Resources) Len() int {

@@ -175,6 +175,21 @@ func TestBadFileKeepsServing(t *testing.T) {
 	if !strings.Contains(e.gw.logs.String(), "broken.yaml") {
 		t.Errorf("logs do not mention broken.yaml")
 	}
+	// A file that served routes stops parsing: its objects keep serving.
+	good, err := os.ReadFile(filepath.Join(e.dir, "services.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, e.dir, "services.yaml", string(good)+"\n  - this: [is not yaml\n")
+	time.Sleep(600 * time.Millisecond)
+	for i := 0; i < 20; i++ {
+		resp, body := do(t, "GET", e.url("/"), "x.example", nil, nil)
+		if resp.StatusCode != 200 || echoReply(t, body).Name != "v1" {
+			t.Fatalf("after services.yaml broke: %d %s", resp.StatusCode, body)
+		}
+	}
+	write(t, e.dir, "services.yaml", string(good))
+
 	// A good edit after the bad ones still applies.
 	os.Remove(filepath.Join(e.dir, "broken.yaml"))
 	write(t, e.dir, "route.yaml", canaryRoute(0, 100, ""))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/filter/cors"
+	"github.com/ksgw/ksgw/internal/proxy/http1"
 	"github.com/ksgw/ksgw/internal/proxy/httpmsg"
 	"github.com/ksgw/ksgw/internal/proxy/router"
 	"github.com/ksgw/ksgw/internal/proxy/upstream"
@@ -95,6 +96,14 @@ func (h *handler) forward(ctx context.Context, gen *Generation, lg *listenerGen,
 		retries = act.Retry.NumRetries
 	}
 
+	// A body that breaks while it streams upstream (a malformed chunk) is
+	// the client's fault: answer 400 like Envoy's codec, and do not charge
+	// the upstream host for it.
+	var body *recordingBody
+	if r.Body != httpmsg.NoBody && r.Body != nil {
+		body = &recordingBody{r: r.Body}
+		r.Body = body
+	}
 	var (
 		resp *httpmsg.Response
 		err  error
@@ -112,6 +121,15 @@ func (h *handler) forward(ctx context.Context, gen *Generation, lg *listenerGen,
 			break
 		}
 		resp, err = h.tryOnce(ctx, cl, host, act, r)
+		if err != nil && body != nil && body.err != nil {
+			host.ReportResult(0, errDownstream)
+			x.log.Flags = "DPE"
+			var he *http1.Error
+			if errors.As(body.err, &he) {
+				return localReply(w, he.Status, "malformed request body")
+			}
+			return localReply(w, 400, "malformed request body")
+		}
 		host.ReportResult(statusOf(resp), err)
 		if attempt >= retries || !shouldRetry(act.Retry, resp, err) {
 			break
@@ -193,6 +211,24 @@ func (c *cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
 	return err
+}
+
+// errDownstream reports an exchange that failed because of the client.
+var errDownstream = errors.New("downstream error")
+
+// recordingBody remembers the error reading the client's body, so a failed
+// exchange can be blamed on the right side.
+type recordingBody struct {
+	r   io.Reader
+	err error
+}
+
+func (b *recordingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }
 
 func statusOf(resp *httpmsg.Response) int {

@@ -52,7 +52,7 @@ func classifyPoolError(err error) upstream.ErrorKind {
 		return upstream.ErrorConnect
 	case errors.Is(err, pool.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return upstream.ErrorTimeout
-	case errors.Is(err, pool.ErrCanceled), errors.Is(err, pool.ErrOverflow), errors.Is(err, pool.ErrClosed), errors.Is(err, context.Canceled):
+	case errors.Is(err, errDownstream), errors.Is(err, pool.ErrCanceled), errors.Is(err, pool.ErrOverflow), errors.Is(err, pool.ErrClosed), errors.Is(err, context.Canceled):
 		return upstream.ErrorLocal
 	}
 	return upstream.ErrorReset

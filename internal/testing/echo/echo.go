@@ -98,7 +98,8 @@ type Server struct {
 	closed  bool          // no new handler may start
 	idle    chan struct{} // closed when active drops to 0 after closed
 
-	serveErr  chan error // Serve's result, read once by Close
+	serveErr  chan error    // Serve's result, read once by Close
+	done      chan struct{} // closed when Close has finished
 	closeOnce sync.Once
 	closeErr  error
 	stopWatch func() bool // stops the ctx watcher started by Start
@@ -131,6 +132,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		cancel:   cancel,
 		idle:     make(chan struct{}),
 		serveErr: make(chan error, 1),
+		done:     make(chan struct{}),
 		h2:       &http2.Server{},
 		health:   health.NewServer(),
 	}
@@ -223,9 +225,14 @@ func (s *Server) Close() error {
 			err = errors.Join(err, serr)
 		}
 		s.closeErr = err
+		close(s.done)
 	})
 	return s.closeErr
 }
+
+// Done is closed once the server has stopped, by Close or by the
+// cancellation of Start's context.
+func (s *Server) Done() <-chan struct{} { return s.done }
 
 // enter registers a running handler; false once Close has begun.
 func (s *Server) enter() bool {

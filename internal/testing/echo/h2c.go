@@ -45,7 +45,15 @@ func (s *Server) serveH2CUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "h2c upgrade body: "+err.Error(), http.StatusRequestEntityTooLarge)
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	// ServeConn hands UpgradeRequest to the handler as stream 1 unchanged;
+	// make it look like what it now is, an HTTP/2 request, without the
+	// hop-by-hop upgrade headers (RFC 9110 §7.6.1).
+	up := r.Clone(r.Context())
+	up.Body = io.NopCloser(bytes.NewReader(body))
+	up.Proto, up.ProtoMajor, up.ProtoMinor = "HTTP/2.0", 2, 0
+	for _, h := range []string{"Connection", "Upgrade", "HTTP2-Settings"} {
+		up.Header.Del(h)
+	}
 
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -68,7 +76,7 @@ func (s *Server) serveH2CUpgrade(w http.ResponseWriter, r *http.Request) {
 		Context:        s.baseCtx,
 		BaseConfig:     s.srv,
 		Handler:        s,
-		UpgradeRequest: r,
+		UpgradeRequest: up,
 		Settings:       settings,
 	})
 }

@@ -202,10 +202,12 @@ func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if abort {
-		_, _ = w.Write(body[:len(body)/2])
-		abortResponse(w)
+		body = body[:len(body)/2]
 	}
 	_, _ = w.Write(body)
+	if abort {
+		abortResponse(w)
+	}
 }
 
 // streamPayload writes n bytes in chunks, flushing each so the client sees a

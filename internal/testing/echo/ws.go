@@ -1,9 +1,9 @@
 package echo
 
 import (
-	"github.com/coder/websocket"
-
 	"net/http"
+
+	"github.com/coder/websocket"
 )
 
 // maxWSMessage bounds one echoed WebSocket message.

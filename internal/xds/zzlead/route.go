@@ -26,6 +26,20 @@ func routeConfig(l *ir.Listener, clusters map[string]*ir.Cluster) (*routev3.Rout
 		}}
 		return rc, nil
 	}
+	// Envoy picks one virtual host per request and never falls back to
+	// another, so a host that a single-label wildcard's domain catches but
+	// its authority regex rejects (a.b.example.com under *.example.com)
+	// would get 404 instead of the catch-all "*" virtual host Kubernetes
+	// semantics promise it. Such virtual hosts therefore end with the
+	// catch-all's routes.
+	var fallback []*ir.Route
+	for _, vh := range l.VirtualHosts {
+		for _, d := range vh.Domains {
+			if d == "*" {
+				fallback = vh.Routes
+			}
+		}
+	}
 	for _, vh := range l.VirtualHosts {
 		v := &routev3.VirtualHost{Name: vh.Name, Domains: vh.Domains}
 		authority := authorityMatcher(vh.Domains)
@@ -35,6 +49,11 @@ func routeConfig(l *ir.Listener, clusters map[string]*ir.Cluster) (*routev3.Rout
 				rt.Match.Headers = append([]*routev3.HeaderMatcher{authority}, rt.Match.Headers...)
 			}
 			v.Routes = append(v.Routes, rt)
+		}
+		if authority != nil {
+			for _, r := range fallback {
+				v.Routes = append(v.Routes, route(r, clusters))
+			}
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, v)
 	}

@@ -28,7 +28,7 @@ func fullGateway() *ir.Gateway {
 			Match: ir.Match{Path: ir.PathMatch{Kind: ir.PathSegmentPrefix, Value: "/api/"},
 				Headers:     []ir.HeaderMatch{{Name: ":method", Match: ir.StringMatch{Kind: ir.MatchExact, Value: "GET"}}, {Name: "x-block", Match: ir.StringMatch{Kind: ir.MatchExact, Value: "1"}, Invert: true}},
 				QueryParams: []ir.QueryParamMatch{{Name: "v", Match: ir.StringMatch{Kind: ir.MatchRegex, Value: "[0-9]+"}}}},
-			Forward: &ir.ForwardAction{Backends: []*ir.WeightedBackend{{Cluster: v1.Name, Weight: 90}, {Cluster: v2.Name, Weight: 10, RequestHeaders: ir.HeaderMutation{Set: []ir.HeaderValue{{Name: "x-canary", Value: "1"}}}}}},
+			Forward:         &ir.ForwardAction{Backends: []*ir.WeightedBackend{{Cluster: v1.Name, Weight: 90}, {Cluster: v2.Name, Weight: 10, RequestHeaders: ir.HeaderMutation{Set: []ir.HeaderValue{{Name: "x-canary", Value: "1"}}}}}},
 			RequestHeaders:  ir.HeaderMutation{Set: []ir.HeaderValue{{Name: "x-a", Value: "1"}}, Add: []ir.HeaderValue{{Name: "x-b", Value: "2"}}, Remove: []string{"x-c"}},
 			ResponseHeaders: ir.HeaderMutation{Remove: []string{"server"}},
 			Rewrite:         &ir.Rewrite{PathPrefix: "/", Host: "internal"},
