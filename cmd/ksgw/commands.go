@@ -15,7 +15,7 @@ import (
 	"github.com/ksgw/ksgw/internal/resource"
 	"github.com/ksgw/ksgw/internal/standalone"
 	"github.com/ksgw/ksgw/internal/translate"
-	xdstranslate "github.com/ksgw/ksgw/internal/xds/zzlead"
+	xdstranslate "github.com/ksgw/ksgw/internal/xds/translate"
 )
 
 func newStandaloneCommand() *cobra.Command {

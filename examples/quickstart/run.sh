@@ -20,7 +20,7 @@ trap cleanup EXIT INT TERM
 
 for spec in product-v1:127.0.0.11 product-v1:127.0.0.12 product-v2:127.0.0.21; do
   name="${spec%%:*}" ip="${spec##*:}"
-  "$bin/ksgw-echo" --name "$name" --listen "$ip:8081" &
+  "$bin/ksgw-echo" --name "$name" --addr "$ip:8081" &
   pids+=($!)
 done
 

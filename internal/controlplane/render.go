@@ -7,7 +7,7 @@ import (
 	"github.com/ksgw/ksgw/internal/resource"
 	"github.com/ksgw/ksgw/internal/status"
 	"github.com/ksgw/ksgw/internal/translate"
-	xdstranslate "github.com/ksgw/ksgw/internal/xds/zzlead"
+	xdstranslate "github.com/ksgw/ksgw/internal/xds/translate"
 )
 
 // Rendered is the outcome of one full pass over a set of resources: what

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -28,30 +31,82 @@ const (
 // and converts to any consumer's own named decoder type.
 type Decoder = func(*anypb.Any) (name string, value any, err error)
 
-// Decoders returns a decoder per supported type URL.
+// Decoders returns a decoder per supported type URL. On error the name is
+// still returned when the resource could be unmarshalled, so that the xDS
+// client can attribute the NACK to it (as grpc-go's xdsresource does).
 func Decoders() map[string]Decoder {
 	return map[string]Decoder{
-		ListenerTypeURL: func(a *anypb.Any) (string, any, error) { l, err := DecodeListener(a); return nameOr(l, err) },
-		RouteTypeURL:    func(a *anypb.Any) (string, any, error) { r, err := DecodeRoute(a); return nameOr(r, err) },
-		ClusterTypeURL:  func(a *anypb.Any) (string, any, error) { c, err := DecodeCluster(a); return nameOr(c, err) },
-		EndpointTypeURL: func(a *anypb.Any) (string, any, error) { e, err := DecodeEndpoints(a); return nameOr(e, err) },
-		SecretTypeURL:   func(a *anypb.Any) (string, any, error) { s, err := DecodeSecret(a); return nameOr(s, err) },
+		ListenerTypeURL: func(a *anypb.Any) (string, any, error) { return asAny(decodeListenerAny(a)) },
+		RouteTypeURL:    func(a *anypb.Any) (string, any, error) { return asAny(decodeRouteAny(a)) },
+		ClusterTypeURL:  func(a *anypb.Any) (string, any, error) { return asAny(decodeClusterAny(a)) },
+		EndpointTypeURL: func(a *anypb.Any) (string, any, error) { return asAny(decodeEndpointsAny(a)) },
+		SecretTypeURL:   func(a *anypb.Any) (string, any, error) { return asAny(decodeSecretAny(a)) },
 	}
 }
 
-type named interface{ resourceName() string }
-
-func (l *Listener) resourceName() string              { return l.Name }
-func (r *RouteConfig) resourceName() string           { return r.Name }
-func (c *Cluster) resourceName() string               { return c.Name }
-func (e *ClusterLoadAssignment) resourceName() string { return e.ClusterName }
-func (s *Secret) resourceName() string                { return s.Name }
-
-func nameOr[T named](v T, err error) (string, any, error) {
+func asAny[T any](name string, v *T, err error) (string, any, error) {
 	if err != nil {
-		return "", nil, err
+		return name, nil, err
 	}
-	return v.resourceName(), v, nil
+	return name, v, nil
+}
+
+// unmarshalAny unmarshals a resource of the expected type, validates it
+// with its protoc-gen-validate rules and rejects an empty name. kind and
+// the name prefix every error: `route "http-8080": ...`.
+func unmarshalAny(a *anypb.Any, m interface {
+	proto.Message
+	ValidateAll() error
+}, kind string, name func() string) (string, error) {
+	if a == nil {
+		return "", fmt.Errorf("%s: no resource", kind)
+	}
+	if err := a.UnmarshalTo(m); err != nil {
+		return "", fmt.Errorf("%s: %w", kind, err)
+	}
+	n := name()
+	if n == "" {
+		return "", fmt.Errorf("%s: name is required", kind)
+	}
+	if err := m.ValidateAll(); err != nil {
+		return n, fmt.Errorf("%s %q: %w", kind, n, err)
+	}
+	return n, nil
+}
+
+// onlyFields rejects every populated field of m that is not in allowed, so
+// that a feature the proxy does not implement is a NACK naming the field,
+// never silently ignored. Fields are reported sorted, for stable errors.
+func onlyFields(m proto.Message, allowed ...string) error {
+	var bad []string
+	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		if !slices.Contains(allowed, string(fd.Name())) {
+			bad = append(bad, string(fd.Name()))
+		}
+		return true
+	})
+	switch len(bad) {
+	case 0:
+		return nil
+	case 1:
+		return errAt(bad[0], "not supported by ksgw's proxy")
+	}
+	slices.Sort(bad)
+	return errAt(bad[0], "not supported by ksgw's proxy (nor are %s)", strings.Join(bad[1:], ", "))
+}
+
+// oneofName is the proto name of the field set in a oneof, for errors such
+// as `unsupported path specifier "path_match_policy"`.
+func oneofName(m proto.Message, oneof string) string {
+	r := m.ProtoReflect()
+	od := r.Descriptor().Oneofs().ByName(protoreflect.Name(oneof))
+	if od == nil {
+		return oneof
+	}
+	if fd := r.WhichOneof(od); fd != nil {
+		return string(fd.Name())
+	}
+	return "<none>"
 }
 
 // fieldError names the field of a resource that could not be decoded.
@@ -86,6 +141,11 @@ func compileRegex(field string, m *matcherv3.RegexMatcher) (*regexp.Regexp, erro
 	if m == nil || m.GetRegex() == "" {
 		return nil, errAt(field, "empty regex")
 	}
+	// google_re2 (deprecated) only selects the engine, which is RE2
+	// either way; max_program_size has no Go equivalent and is ignored.
+	if err := onlyFields(m, "regex", "google_re2"); err != nil {
+		return nil, wrapAt(field, err)
+	}
 	re, err := regexp.Compile("^(?:" + m.GetRegex() + ")$")
 	if err != nil {
 		return nil, errAt(field, "invalid regex %q: %v", m.GetRegex(), err)
@@ -96,6 +156,9 @@ func compileRegex(field string, m *matcherv3.RegexMatcher) (*regexp.Regexp, erro
 func decodeStringMatcher(field string, m *matcherv3.StringMatcher) (*StringMatcher, error) {
 	if m == nil {
 		return nil, errAt(field, "missing")
+	}
+	if err := onlyFields(m, "exact", "prefix", "suffix", "contains", "safe_regex", "ignore_case"); err != nil {
+		return nil, wrapAt(field, err)
 	}
 	out := &StringMatcher{IgnoreCase: m.GetIgnoreCase()}
 	switch p := m.GetMatchPattern().(type) {
@@ -108,13 +171,18 @@ func decodeStringMatcher(field string, m *matcherv3.StringMatcher) (*StringMatch
 	case *matcherv3.StringMatcher_Contains:
 		out.Kind, out.Value = StringContains, p.Contains
 	case *matcherv3.StringMatcher_SafeRegex:
+		// Envoy rejects ignore_case on safe_regex ("ignore_case has no
+		// effect for safe_regex"); a case-insensitive regex says (?i).
+		if m.GetIgnoreCase() {
+			return nil, errAt(field+".ignore_case", "has no effect for safe_regex; use (?i) in the regex")
+		}
 		re, err := compileRegex(field+".safe_regex", p.SafeRegex)
 		if err != nil {
 			return nil, err
 		}
 		out.Kind, out.Value, out.Regex = StringRegex, p.SafeRegex.GetRegex(), re
 	default:
-		return nil, errAt(field, "unsupported match pattern %T", p)
+		return nil, errAt(field, "unsupported match pattern %q", oneofName(m, "match_pattern"))
 	}
 	return out, nil
 }

@@ -1,15 +1,22 @@
 package dpconfig
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -22,29 +29,41 @@ const (
 
 // DecodeRoute decodes a RouteConfiguration.
 func DecodeRoute(a *anypb.Any) (*RouteConfig, error) {
+	_, rc, err := decodeRouteAny(a)
+	return rc, err
+}
+
+func decodeRouteAny(a *anypb.Any) (string, *RouteConfig, error) {
 	var rc routev3.RouteConfiguration
-	if err := a.UnmarshalTo(&rc); err != nil {
-		return nil, fmt.Errorf("route configuration: %w", err)
-	}
-	if err := rc.ValidateAll(); err != nil {
-		return nil, fmt.Errorf("route configuration %q: %w", rc.GetName(), err)
+	name, err := unmarshalAny(a, &rc, "route", rc.GetName)
+	if err != nil {
+		return name, nil, err
 	}
 	out, err := decodeRouteConfig(&rc)
 	if err != nil {
-		return nil, fmt.Errorf("route configuration %q: %w", rc.GetName(), err)
+		return name, nil, fmt.Errorf("route %q: %w", name, err)
 	}
-	return out, nil
+	return name, out, nil
 }
 
 func decodeRouteConfig(rc *routev3.RouteConfiguration) (*RouteConfig, error) {
-	out := &RouteConfig{Name: rc.GetName()}
-	if len(rc.GetRequestHeadersToAdd())+len(rc.GetResponseHeadersToAdd())+len(rc.GetRequestHeadersToRemove())+len(rc.GetResponseHeadersToRemove()) > 0 {
-		return nil, errAt("request_headers_to_add", "header edits at route configuration level are not supported")
+	if err := onlyFields(rc, "name", "virtual_hosts"); err != nil {
+		return nil, err
 	}
+	out := &RouteConfig{Name: rc.GetName()}
+	// Envoy rejects a domain in two virtual hosts, and more than one "*"
+	// (RouteMatcher: "Only unique values for domains are permitted").
+	seen := map[string]int{}
 	for i, vh := range rc.GetVirtualHosts() {
 		v, err := decodeVirtualHost(vh)
 		if err != nil {
 			return nil, wrapAt(fmt.Sprintf("virtual_hosts[%d]", i), err)
+		}
+		for j, d := range v.Domains {
+			if prev, dup := seen[d]; dup {
+				return nil, errAt(fmt.Sprintf("virtual_hosts[%d].domains[%d]", i, j), "%q is also in virtual_hosts[%d]", d, prev)
+			}
+			seen[d] = i
 		}
 		out.VirtualHosts = append(out.VirtualHosts, v)
 	}
@@ -52,12 +71,13 @@ func decodeRouteConfig(rc *routev3.RouteConfiguration) (*RouteConfig, error) {
 }
 
 func decodeVirtualHost(vh *routev3.VirtualHost) (*VirtualHost, error) {
-	out := &VirtualHost{Name: vh.GetName(), Domains: vh.GetDomains()}
-	if vh.GetRequireTls() != routev3.VirtualHost_NONE {
-		return nil, errAt("require_tls", "unsupported")
+	if err := onlyFields(vh, "name", "domains", "routes"); err != nil {
+		return nil, err
 	}
-	if len(vh.GetRequestHeadersToAdd())+len(vh.GetResponseHeadersToAdd())+len(vh.GetRequestHeadersToRemove())+len(vh.GetResponseHeadersToRemove()) > 0 {
-		return nil, errAt("request_headers_to_add", "header edits at virtual host level are not supported")
+	out := &VirtualHost{Name: vh.GetName()}
+	for _, d := range vh.GetDomains() {
+		// Host names are case-insensitive; Envoy lower-cases domains.
+		out.Domains = append(out.Domains, lower(d))
 	}
 	for i, r := range vh.GetRoutes() {
 		rt, err := decodeRouteEntry(r)
@@ -70,6 +90,11 @@ func decodeVirtualHost(vh *routev3.VirtualHost) (*VirtualHost, error) {
 }
 
 func decodeRouteEntry(r *routev3.Route) (*Route, error) {
+	if err := onlyFields(r, "name", "match", "route", "redirect", "direct_response", "metadata",
+		"request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
+		"response_headers_to_remove", "typed_per_filter_config"); err != nil {
+		return nil, err
+	}
 	out := &Route{Name: r.GetName()}
 	if md := r.GetMetadata().GetFilterMetadata()["ksgw"]; md != nil {
 		out.Source = md.GetFields()["source"].GetStringValue()
@@ -82,58 +107,109 @@ func decodeRouteEntry(r *routev3.Route) (*Route, error) {
 
 	switch act := r.GetAction().(type) {
 	case *routev3.Route_Route:
-		out.Forward, err = decodeRouteAction(act.Route)
-		if err != nil {
+		if out.Forward, err = decodeRouteAction(act.Route); err != nil {
 			return nil, wrapAt("route", err)
 		}
 	case *routev3.Route_Redirect:
-		out.Redirect, err = decodeRedirect(act.Redirect)
-		if err != nil {
+		if out.Redirect, err = decodeRedirect(act.Redirect, &out.Match); err != nil {
 			return nil, wrapAt("redirect", err)
 		}
 	case *routev3.Route_DirectResponse:
-		dr := &DirectResponse{Status: int(act.DirectResponse.GetStatus())}
-		if b := act.DirectResponse.GetBody(); b != nil {
-			switch s := b.GetSpecifier().(type) {
-			case *corev3.DataSource_InlineString:
-				dr.Body = s.InlineString
-			case *corev3.DataSource_InlineBytes:
-				dr.Body = string(s.InlineBytes)
-			default:
-				return nil, errAt("direct_response.body", "only inline bodies are supported")
-			}
+		if out.DirectResponse, err = decodeDirectResponse(act.DirectResponse); err != nil {
+			return nil, wrapAt("direct_response", err)
 		}
-		out.DirectResponse = dr
 	default:
-		return nil, errAt("action", "unsupported action %T", act)
+		return nil, errAt("action", "unsupported action %q", oneofName(r, "action"))
 	}
 
-	out.RequestHeaders, err = decodeHeaderMutation("request_headers_to_add", r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove())
-	if err != nil {
+	if out.RequestHeaders, err = decodeHeaderMutation("request_headers_to_add", "request_headers_to_remove", r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove(), true); err != nil {
 		return nil, err
 	}
-	out.ResponseHeaders, err = decodeHeaderMutation("response_headers_to_add", r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove())
-	if err != nil {
+	if out.ResponseHeaders, err = decodeHeaderMutation("response_headers_to_add", "response_headers_to_remove", r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove(), false); err != nil {
 		return nil, err
 	}
-	for name, cfg := range r.GetTypedPerFilterConfig() {
-		switch name {
-		case FaultFilterName:
-			out.Fault, err = decodeFault(cfg)
-		case CORSFilterName:
-			out.CORS, err = decodeCORS(cfg)
-		default:
-			err = fmt.Errorf("unsupported filter")
-		}
-		if err != nil {
+	// Sorted for deterministic errors: map order is random.
+	for _, name := range slices.Sorted(maps.Keys(r.GetTypedPerFilterConfig())) {
+		if err := decodePerFilterConfig(out, name, r.GetTypedPerFilterConfig()[name]); err != nil {
 			return nil, wrapAt("typed_per_filter_config["+name+"]", err)
 		}
 	}
 	return out, nil
 }
 
+// decodePerFilterConfig decodes one typed_per_filter_config entry, which
+// may be wrapped in a route.v3.FilterConfig (is_optional, disabled) as
+// Envoy allows.
+func decodePerFilterConfig(out *Route, name string, cfg *anypb.Any) error {
+	optional := false
+	if cfg.MessageIs((*routev3.FilterConfig)(nil)) {
+		var fc routev3.FilterConfig
+		if err := cfg.UnmarshalTo(&fc); err != nil {
+			return err
+		}
+		if err := onlyFields(&fc, "config", "is_optional", "disabled"); err != nil {
+			return err
+		}
+		optional = fc.GetIsOptional()
+		if fc.GetDisabled() {
+			// The fault and CORS filters do nothing on a route
+			// without their config: disabled means no config.
+			if name == FaultFilterName || name == CORSFilterName {
+				return nil
+			}
+		}
+		cfg = fc.GetConfig()
+		if cfg == nil {
+			return errAt("config", "required")
+		}
+	}
+	var err error
+	switch name {
+	case FaultFilterName:
+		out.Fault, err = decodeFault(cfg)
+	case CORSFilterName:
+		out.CORS, err = decodeCORS(cfg)
+	default:
+		if optional {
+			return nil // Envoy ignores optional configs of unknown filters
+		}
+		err = fmt.Errorf("unsupported filter")
+	}
+	return err
+}
+
+func decodeDirectResponse(d *routev3.DirectResponseAction) (*DirectResponse, error) {
+	if err := onlyFields(d, "status", "body"); err != nil {
+		return nil, err
+	}
+	dr := &DirectResponse{Status: int(d.GetStatus())}
+	if b := d.GetBody(); b != nil {
+		switch s := b.GetSpecifier().(type) {
+		case *corev3.DataSource_InlineString:
+			dr.Body = s.InlineString
+		case *corev3.DataSource_InlineBytes:
+			dr.Body = string(s.InlineBytes)
+		default:
+			return nil, errAt("body", "only inline bodies are supported")
+		}
+	}
+	// Envoy's default max_direct_response_body_size_bytes.
+	if len(dr.Body) > 4096 {
+		return nil, errAt("body", "%d bytes is over the 4096-byte limit", len(dr.Body))
+	}
+	return dr, nil
+}
+
 func decodeRouteMatch(m *routev3.RouteMatch) (RouteMatch, error) {
 	out := RouteMatch{CaseSensitive: true}
+	if err := onlyFields(m, "prefix", "path", "safe_regex", "path_separated_prefix", "case_sensitive", "headers", "query_parameters"); err != nil {
+		// A path specifier outside the subset gets the contract's wording.
+		var fe *fieldError
+		if errors.As(err, &fe) && m.ProtoReflect().Descriptor().Oneofs().ByName("path_specifier").Fields().ByName(protoreflect.Name(fe.field)) != nil {
+			return out, fmt.Errorf("unsupported path specifier %q", fe.field)
+		}
+		return out, err
+	}
 	if cs := m.GetCaseSensitive(); cs != nil {
 		out.CaseSensitive = cs.GetValue()
 	}
@@ -145,60 +221,29 @@ func decodeRouteMatch(m *routev3.RouteMatch) (RouteMatch, error) {
 	case *routev3.RouteMatch_PathSeparatedPrefix:
 		out.PathKind, out.Path = PathSeparatedPrefix, p.PathSeparatedPrefix
 	case *routev3.RouteMatch_SafeRegex:
+		// Envoy ignores case_sensitive for safe_regex: a
+		// case-insensitive regex carries (?i) itself.
 		re, err := compileRegex("safe_regex", p.SafeRegex)
 		if err != nil {
 			return out, err
 		}
-		if !out.CaseSensitive {
-			re, err = regexp.Compile("(?i)" + re.String())
-			if err != nil {
-				return out, errAt("safe_regex", "%v", err)
-			}
-		}
 		out.PathKind, out.Path, out.Regex = PathRegex, p.SafeRegex.GetRegex(), re
 	default:
-		return out, errAt("path_specifier", "unsupported path specifier %T", p)
-	}
-	if m.GetRuntimeFraction() != nil || m.GetGrpc() != nil || m.GetTlsContext() != nil || len(m.GetCookies()) > 0 || len(m.GetDynamicMetadata()) > 0 || m.GetFilterState() != nil {
-		return out, errAt("match", "only path, headers and query_parameters are supported")
+		return out, fmt.Errorf("unsupported path specifier %q", oneofName(m, "path_specifier"))
 	}
 	for i, h := range m.GetHeaders() {
-		hm := HeaderMatcher{Name: lower(h.GetName()), Invert: h.GetInvertMatch(), TreatMissingAsEmpty: h.GetTreatMissingHeaderAsEmpty()}
-		field := fmt.Sprintf("headers[%d]", i)
-		switch s := h.GetHeaderMatchSpecifier().(type) {
-		case *routev3.HeaderMatcher_StringMatch:
-			sm, err := decodeStringMatcher(field+".string_match", s.StringMatch)
-			if err != nil {
-				return out, err
-			}
-			hm.String = sm
-		case *routev3.HeaderMatcher_PresentMatch:
-			hm.Present = s.PresentMatch
-		case *routev3.HeaderMatcher_ExactMatch:
-			hm.String = &StringMatcher{Kind: StringExact, Value: s.ExactMatch}
-		case *routev3.HeaderMatcher_PrefixMatch:
-			hm.String = &StringMatcher{Kind: StringPrefix, Value: s.PrefixMatch}
-		case *routev3.HeaderMatcher_SuffixMatch:
-			hm.String = &StringMatcher{Kind: StringSuffix, Value: s.SuffixMatch}
-		case *routev3.HeaderMatcher_ContainsMatch:
-			hm.String = &StringMatcher{Kind: StringContains, Value: s.ContainsMatch}
-		case *routev3.HeaderMatcher_SafeRegexMatch:
-			re, err := compileRegex(field+".safe_regex_match", s.SafeRegexMatch)
-			if err != nil {
-				return out, err
-			}
-			hm.String = &StringMatcher{Kind: StringRegex, Value: s.SafeRegexMatch.GetRegex(), Regex: re}
-		case nil:
-			// Envoy: a matcher with no specifier matches presence.
-			hm.Present = true
-		default:
-			return out, errAt(field, "unsupported header match %T", s)
+		hm, err := decodeHeaderMatcher(h)
+		if err != nil {
+			return out, wrapAt(fmt.Sprintf("headers[%d]", i), err)
 		}
 		out.Headers = append(out.Headers, hm)
 	}
 	for i, q := range m.GetQueryParameters() {
-		qm := QueryParamMatcher{Name: q.GetName()}
 		field := fmt.Sprintf("query_parameters[%d]", i)
+		if err := onlyFields(q, "name", "string_match", "present_match"); err != nil {
+			return out, wrapAt(field, err)
+		}
+		qm := QueryParamMatcher{Name: q.GetName()}
 		switch s := q.GetQueryParameterMatchSpecifier().(type) {
 		case *routev3.QueryParameterMatcher_StringMatch:
 			sm, err := decodeStringMatcher(field+".string_match", s.StringMatch)
@@ -208,44 +253,104 @@ func decodeRouteMatch(m *routev3.RouteMatch) (RouteMatch, error) {
 			qm.String = sm
 		case *routev3.QueryParameterMatcher_PresentMatch:
 			qm.Present = s.PresentMatch
-		default:
-			return out, errAt(field, "unsupported query parameter match %T", s)
+		case nil:
+			// Envoy: no specifier matches any present parameter.
+			qm.Present = true
 		}
 		out.QueryParams = append(out.QueryParams, qm)
 	}
 	return out, nil
 }
 
+func decodeHeaderMatcher(h *routev3.HeaderMatcher) (HeaderMatcher, error) {
+	hm := HeaderMatcher{Name: lower(h.GetName()), Invert: h.GetInvertMatch(), TreatMissingAsEmpty: h.GetTreatMissingHeaderAsEmpty()}
+	if err := onlyFields(h, "name", "exact_match", "safe_regex_match", "present_match", "prefix_match",
+		"suffix_match", "contains_match", "string_match", "invert_match", "treat_missing_header_as_empty"); err != nil {
+		return hm, err
+	}
+	switch s := h.GetHeaderMatchSpecifier().(type) {
+	case *routev3.HeaderMatcher_StringMatch:
+		sm, err := decodeStringMatcher("string_match", s.StringMatch)
+		if err != nil {
+			return hm, err
+		}
+		hm.String = sm
+	case *routev3.HeaderMatcher_PresentMatch:
+		hm.Present = s.PresentMatch
+	case *routev3.HeaderMatcher_ExactMatch:
+		hm.String = &StringMatcher{Kind: StringExact, Value: s.ExactMatch}
+	case *routev3.HeaderMatcher_PrefixMatch:
+		hm.String = &StringMatcher{Kind: StringPrefix, Value: s.PrefixMatch}
+	case *routev3.HeaderMatcher_SuffixMatch:
+		hm.String = &StringMatcher{Kind: StringSuffix, Value: s.SuffixMatch}
+	case *routev3.HeaderMatcher_ContainsMatch:
+		hm.String = &StringMatcher{Kind: StringContains, Value: s.ContainsMatch}
+	case *routev3.HeaderMatcher_SafeRegexMatch:
+		re, err := compileRegex("safe_regex_match", s.SafeRegexMatch)
+		if err != nil {
+			return hm, err
+		}
+		hm.String = &StringMatcher{Kind: StringRegex, Value: s.SafeRegexMatch.GetRegex(), Regex: re}
+	case nil:
+		// Envoy: a matcher with no specifier matches presence.
+		hm.Present = true
+	}
+	return hm, nil
+}
+
 func decodeRouteAction(a *routev3.RouteAction) (*RouteAction, error) {
+	if err := onlyFields(a, "cluster", "weighted_clusters", "timeout", "retry_policy", "request_mirror_policies",
+		"prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "hash_policy"); err != nil {
+		return nil, err
+	}
 	out := &RouteAction{}
 	switch c := a.GetClusterSpecifier().(type) {
 	case *routev3.RouteAction_Cluster:
 		out.Clusters = []WeightedCluster{{Name: c.Cluster, Weight: 1}}
 		out.TotalWeight = 1
 	case *routev3.RouteAction_WeightedClusters:
-		for i, wc := range c.WeightedClusters.GetClusters() {
+		wcs := c.WeightedClusters
+		if err := onlyFields(wcs, "clusters", "total_weight"); err != nil {
+			return nil, wrapAt("weighted_clusters", err)
+		}
+		var total uint64
+		for i, wc := range wcs.GetClusters() {
+			field := fmt.Sprintf("weighted_clusters.clusters[%d]", i)
+			if err := onlyFields(wc, "name", "weight", "request_headers_to_add", "request_headers_to_remove",
+				"response_headers_to_add", "response_headers_to_remove"); err != nil {
+				return nil, wrapAt(field, err)
+			}
 			if wc.GetName() == "" {
-				return nil, errAt(fmt.Sprintf("weighted_clusters.clusters[%d].name", i), "cluster_header and other specifiers are not supported")
+				return nil, errAt(field+".name", "required")
 			}
 			w := WeightedCluster{Name: wc.GetName(), Weight: wc.GetWeight().GetValue()}
 			var err error
-			field := fmt.Sprintf("weighted_clusters.clusters[%d]", i)
-			if w.RequestHeaders, err = decodeHeaderMutation(field+".request_headers_to_add", wc.GetRequestHeadersToAdd(), wc.GetRequestHeadersToRemove()); err != nil {
+			if w.RequestHeaders, err = decodeHeaderMutation(field+".request_headers_to_add", field+".request_headers_to_remove", wc.GetRequestHeadersToAdd(), wc.GetRequestHeadersToRemove(), true); err != nil {
 				return nil, err
 			}
-			if w.ResponseHeaders, err = decodeHeaderMutation(field+".response_headers_to_add", wc.GetResponseHeadersToAdd(), wc.GetResponseHeadersToRemove()); err != nil {
+			if w.ResponseHeaders, err = decodeHeaderMutation(field+".response_headers_to_add", field+".response_headers_to_remove", wc.GetResponseHeadersToAdd(), wc.GetResponseHeadersToRemove(), false); err != nil {
 				return nil, err
 			}
-			out.TotalWeight += w.Weight
+			total += uint64(w.Weight)
 			out.Clusters = append(out.Clusters, w)
 		}
+		// Envoy caps the sum at uint32 and, with the deprecated
+		// total_weight, requires the sum to equal it. A sum of 0 is
+		// kept (ksgw answers 503) where Envoy would reject the route.
+		if total > math.MaxUint32 {
+			return nil, errAt("weighted_clusters", "sum of weights %d overflows uint32", total)
+		}
+		if tw := wcs.GetTotalWeight(); tw != nil && uint64(tw.GetValue()) != total {
+			return nil, errAt("weighted_clusters.total_weight", "%d is not the sum of the weights (%d)", tw.GetValue(), total)
+		}
+		out.TotalWeight = uint32(total)
 	default:
-		return nil, errAt("cluster_specifier", "unsupported cluster specifier %T", c)
+		return nil, errAt("cluster_specifier", "unsupported cluster specifier %q", oneofName(a, "cluster_specifier"))
 	}
-	out.Timeout = duration(a.GetTimeout())
-	if a.GetTimeout() == nil {
-		// Envoy's route timeout defaults to 15s when unset.
-		out.Timeout = 15e9
+	// Envoy's route timeout defaults to 15s when unset; 0s disables it.
+	out.Timeout = 15 * time.Second
+	if a.GetTimeout() != nil {
+		out.Timeout = duration(a.GetTimeout())
 	}
 	if rp := a.GetRetryPolicy(); rp != nil {
 		p, err := decodeRetry(rp)
@@ -255,9 +360,15 @@ func decodeRouteAction(a *routev3.RouteAction) (*RouteAction, error) {
 		out.Retry = p
 	}
 	for i, m := range a.GetRequestMirrorPolicies() {
-		if m.GetCluster() == "" {
-			return nil, errAt(fmt.Sprintf("request_mirror_policies[%d].cluster", i), "required")
+		field := fmt.Sprintf("request_mirror_policies[%d]", i)
+		if err := onlyFields(m, "cluster", "runtime_fraction"); err != nil {
+			return nil, wrapAt(field, err)
 		}
+		if m.GetCluster() == "" {
+			return nil, errAt(field+".cluster", "required")
+		}
+		// No runtime: the default_value is what Envoy uses when the
+		// runtime key is absent. No runtime_fraction mirrors all.
 		pm := uint32(1_000_000)
 		if rf := m.GetRuntimeFraction(); rf != nil {
 			pm = perMillion(rf.GetDefaultValue())
@@ -266,54 +377,98 @@ func decodeRouteAction(a *routev3.RouteAction) (*RouteAction, error) {
 	}
 	out.PrefixRewrite = a.GetPrefixRewrite()
 	if rr := a.GetRegexRewrite(); rr != nil {
-		re, err := regexp.Compile(rr.GetPattern().GetRegex())
-		if err != nil {
-			return nil, errAt("regex_rewrite.pattern", "invalid regex: %v", err)
+		if out.PrefixRewrite != "" {
+			return nil, errAt("regex_rewrite", "cannot be combined with prefix_rewrite")
 		}
-		out.RegexRewrite = &RegexRewrite{Regex: re, Substitution: envoySubstitution(rr.GetSubstitution())}
+		var err error
+		if out.RegexRewrite, err = decodeRegexRewrite("regex_rewrite", rr); err != nil {
+			return nil, err
+		}
 	}
-	switch h := a.GetHostRewriteSpecifier().(type) {
-	case nil:
-	case *routev3.RouteAction_HostRewriteLiteral:
-		out.HostRewrite = h.HostRewriteLiteral
-	default:
-		return nil, errAt("host_rewrite_specifier", "only host_rewrite_literal is supported")
-	}
+	out.HostRewrite = a.GetHostRewriteLiteral()
 	for i, hp := range a.GetHashPolicy() {
+		field := fmt.Sprintf("hash_policy[%d]", i)
 		p := HashPolicy{Terminal: hp.GetTerminal()}
 		switch s := hp.GetPolicySpecifier().(type) {
 		case *routev3.RouteAction_HashPolicy_Header_:
+			if err := onlyFields(s.Header, "header_name"); err != nil {
+				return nil, wrapAt(field+".header", err)
+			}
 			p.Header = lower(s.Header.GetHeaderName())
 		case *routev3.RouteAction_HashPolicy_Cookie_:
+			if err := onlyFields(s.Cookie, "name", "path", "ttl"); err != nil {
+				return nil, wrapAt(field+".cookie", err)
+			}
 			p.Cookie = &HashCookie{Name: s.Cookie.GetName(), Path: s.Cookie.GetPath(), TTL: duration(s.Cookie.GetTtl())}
 		case *routev3.RouteAction_HashPolicy_ConnectionProperties_:
-			p.SourceIP = s.ConnectionProperties.GetSourceIp()
+			if !s.ConnectionProperties.GetSourceIp() {
+				return nil, errAt(field+".connection_properties.source_ip", "must be true")
+			}
+			p.SourceIP = true
 		default:
-			return nil, errAt(fmt.Sprintf("hash_policy[%d]", i), "unsupported hash policy %T", s)
+			return nil, errAt(field, "unsupported hash policy %q", oneofName(hp, "policy_specifier"))
 		}
 		out.HashPolicies = append(out.HashPolicies, p)
 	}
 	return out, nil
 }
 
-// envoySubstitution converts RE2 \N group references to Go's ${N}.
-func envoySubstitution(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
-			b.WriteString("${")
-			b.WriteByte(s[i+1])
-			b.WriteString("}")
-			i++
-			continue
-		}
-		if s[i] == '$' {
-			b.WriteString("$$")
-			continue
-		}
-		b.WriteByte(s[i])
+// decodeRegexRewrite compiles a RegexMatchAndSubstitute. The pattern is not
+// anchored (Envoy replaces every match, RE2::GlobalReplace) and the
+// substitution's group references must exist, as RE2::CheckRewriteString
+// demands in Envoy.
+func decodeRegexRewrite(field string, rr *matcherv3.RegexMatchAndSubstitute) (*RegexRewrite, error) {
+	if err := onlyFields(rr, "pattern", "substitution"); err != nil {
+		return nil, wrapAt(field, err)
 	}
-	return b.String()
+	if err := onlyFields(rr.GetPattern(), "regex", "google_re2"); err != nil {
+		return nil, wrapAt(field+".pattern", err)
+	}
+	re, err := regexp.Compile(rr.GetPattern().GetRegex())
+	if err != nil {
+		return nil, errAt(field+".pattern.regex", "invalid regex %q: %v", rr.GetPattern().GetRegex(), err)
+	}
+	sub, maxGroup, err := envoySubstitution(rr.GetSubstitution())
+	if err != nil {
+		return nil, errAt(field+".substitution", "%v", err)
+	}
+	if maxGroup > re.NumSubexp() {
+		return nil, errAt(field+".substitution", "refers to group \\%d but the pattern has %d", maxGroup, re.NumSubexp())
+	}
+	return &RegexRewrite{Regex: re, Substitution: sub}, nil
+}
+
+// envoySubstitution converts an RE2 rewrite string (\0-\9 group references,
+// \\ for a backslash) to Go's Expand syntax (${N}, $$ for a dollar). Any
+// other backslash escape is invalid in RE2 and so here.
+func envoySubstitution(s string) (string, int, error) {
+	var b strings.Builder
+	maxGroup := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			if i+1 >= len(s) {
+				return "", 0, fmt.Errorf("trailing backslash in %q", s)
+			}
+			i++
+			switch d := s[i]; {
+			case d >= '0' && d <= '9':
+				b.WriteString("${")
+				b.WriteByte(d)
+				b.WriteString("}")
+				maxGroup = max(maxGroup, int(d-'0'))
+			case d == '\\':
+				b.WriteByte('\\')
+			default:
+				return "", 0, fmt.Errorf("invalid escape \\%c in %q", d, s)
+			}
+		case '$':
+			b.WriteString("$$")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), maxGroup, nil
 }
 
 var retryOnNames = map[string]RetryOn{
@@ -327,6 +482,10 @@ var retryOnNames = map[string]RetryOn{
 }
 
 func decodeRetry(rp *routev3.RetryPolicy) (*RetryPolicy, error) {
+	if err := onlyFields(rp, "retry_on", "num_retries", "per_try_timeout", "retriable_status_codes"); err != nil {
+		return nil, err
+	}
+	// Envoy's num_retries defaults to 1.
 	out := &RetryPolicy{NumRetries: 1, PerTryTimeout: duration(rp.GetPerTryTimeout())}
 	if n := rp.GetNumRetries(); n != nil {
 		out.NumRetries = n.GetValue()
@@ -342,19 +501,38 @@ func decodeRetry(rp *routev3.RetryPolicy) (*RetryPolicy, error) {
 		}
 		out.On |= bit
 	}
-	for _, c := range rp.GetRetriableStatusCodes() {
+	for i, c := range rp.GetRetriableStatusCodes() {
+		if c < 100 || c > 599 {
+			return nil, errAt(fmt.Sprintf("retriable_status_codes[%d]", i), "%d is not an HTTP status", c)
+		}
 		out.RetriableStatusCodes = append(out.RetriableStatusCodes, int(c))
 	}
 	return out, nil
 }
 
-func decodeRedirect(r *routev3.RedirectAction) (*Redirect, error) {
+var redirectCodes = map[routev3.RedirectAction_RedirectResponseCode]int{
+	routev3.RedirectAction_MOVED_PERMANENTLY:  301,
+	routev3.RedirectAction_FOUND:              302,
+	routev3.RedirectAction_SEE_OTHER:          303,
+	routev3.RedirectAction_TEMPORARY_REDIRECT: 307,
+	routev3.RedirectAction_PERMANENT_REDIRECT: 308,
+}
+
+func decodeRedirect(r *routev3.RedirectAction, m *RouteMatch) (*Redirect, error) {
+	if err := onlyFields(r, "https_redirect", "scheme_redirect", "host_redirect", "port_redirect",
+		"path_redirect", "prefix_rewrite", "regex_rewrite", "response_code", "strip_query"); err != nil {
+		return nil, err
+	}
 	out := &Redirect{Host: r.GetHostRedirect(), Port: r.GetPortRedirect(), StripQuery: r.GetStripQuery()}
+	if out.Port > 65535 {
+		return nil, errAt("port_redirect", "%d is not a port", out.Port)
+	}
 	switch s := r.GetSchemeRewriteSpecifier().(type) {
 	case *routev3.RedirectAction_HttpsRedirect:
 		out.HTTPSRedirect = s.HttpsRedirect
 	case *routev3.RedirectAction_SchemeRedirect:
-		out.Scheme = s.SchemeRedirect
+		// Schemes are case-insensitive (RFC 3986 §3.1); emit lower case.
+		out.Scheme = lower(s.SchemeRedirect)
 	}
 	switch p := r.GetPathRewriteSpecifier().(type) {
 	case nil:
@@ -362,33 +540,54 @@ func decodeRedirect(r *routev3.RedirectAction) (*Redirect, error) {
 		out.Path = p.PathRedirect
 	case *routev3.RedirectAction_PrefixRewrite:
 		out.PrefixRewrite = p.PrefixRewrite
-	default:
-		return nil, errAt("path_rewrite_specifier", "unsupported %T", p)
+		switch m.PathKind {
+		case PathPrefix, PathSeparatedPrefix:
+			out.PrefixMatch = m.Path
+		default:
+			out.WholePathMatched = true
+		}
+	case *routev3.RedirectAction_RegexRewrite:
+		rr, err := decodeRegexRewrite("regex_rewrite", p.RegexRewrite)
+		if err != nil {
+			return nil, err
+		}
+		out.RegexRewrite = rr
 	}
-	switch r.GetResponseCode() {
-	case routev3.RedirectAction_MOVED_PERMANENTLY:
-		out.StatusCode = 301
-	case routev3.RedirectAction_FOUND:
-		out.StatusCode = 302
-	case routev3.RedirectAction_SEE_OTHER:
-		out.StatusCode = 303
-	case routev3.RedirectAction_TEMPORARY_REDIRECT:
-		out.StatusCode = 307
-	case routev3.RedirectAction_PERMANENT_REDIRECT:
-		out.StatusCode = 308
+	code, ok := redirectCodes[r.GetResponseCode()]
+	if !ok {
+		return nil, errAt("response_code", "unsupported %v", r.GetResponseCode())
 	}
+	out.StatusCode = code
 	return out, nil
 }
 
-func decodeHeaderMutation(field string, add []*corev3.HeaderValueOption, remove []string) (HeaderMutation, error) {
+// decodeHeaderMutation decodes header edits. As Envoy's HeaderParser, it
+// rejects edits of pseudo-headers and, for requests, of Host (use
+// host_rewrite_literal), and drops empty values unless keep_empty_value.
+func decodeHeaderMutation(addField, removeField string, add []*corev3.HeaderValueOption, remove []string, request bool) (HeaderMutation, error) {
 	var out HeaderMutation
-	for _, r := range remove {
-		out.Remove = append(out.Remove, lower(r))
+	forbidden := func(name string) bool {
+		return strings.HasPrefix(name, ":") || request && name == "host"
+	}
+	for i, r := range remove {
+		name := lower(r)
+		if forbidden(name) {
+			return out, errAt(fmt.Sprintf("%s[%d]", removeField, i), "%q cannot be removed", r)
+		}
+		out.Remove = append(out.Remove, name)
 	}
 	for i, o := range add {
+		field := fmt.Sprintf("%s[%d]", addField, i)
+		if err := onlyFields(o, "header", "append", "append_action", "keep_empty_value"); err != nil {
+			return out, wrapAt(field, err)
+		}
 		h := o.GetHeader()
 		if h == nil || h.GetKey() == "" {
-			return out, errAt(fmt.Sprintf("%s[%d].header", field, i), "missing key")
+			return out, errAt(field+".header", "missing key")
+		}
+		name := lower(h.GetKey())
+		if forbidden(name) {
+			return out, errAt(field+".header.key", "%q cannot be modified", h.GetKey())
 		}
 		v := h.GetValue()
 		if v == "" && len(h.GetRawValue()) > 0 {
@@ -397,28 +596,43 @@ func decodeHeaderMutation(field string, add []*corev3.HeaderValueOption, remove 
 		// Envoy expands %COMMAND% operators in header values; we do not,
 		// and forwarding the literal would silently differ from Envoy.
 		if isFormatter(v) {
-			return out, errAt(fmt.Sprintf("%s[%d].header.value", field, i), "command operators (%%...%%) are not supported")
+			return out, errAt(field+".header.value", "command operators (%%...%%) are not supported")
 		}
-		opt := HeaderValueOption{Name: lower(h.GetKey()), Value: v}
-		switch o.GetAppendAction() {
-		case corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD:
-			opt.Action = AppendIfExistsOrAdd
-			if ap := o.GetAppend(); ap != nil && !ap.GetValue() {
-				opt.Action = OverwriteIfExistsOrAdd // legacy append: false
+		if v == "" && !o.GetKeepEmptyValue() {
+			continue // Envoy drops empty values unless keep_empty_value
+		}
+		opt := HeaderValueOption{Name: name, Value: v}
+		if ap := o.GetAppend(); ap != nil {
+			// Legacy append (deprecated): Envoy rejects it together
+			// with append_action.
+			if o.GetAppendAction() != corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD {
+				return out, errAt(field+".append", "cannot be combined with append_action")
 			}
-		case corev3.HeaderValueOption_ADD_IF_ABSENT:
-			opt.Action = AddIfAbsent
-		case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD:
-			opt.Action = OverwriteIfExistsOrAdd
-		case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS:
-			opt.Action = OverwriteIfExists
+			opt.Action = AppendIfExistsOrAdd
+			if !ap.GetValue() {
+				opt.Action = OverwriteIfExistsOrAdd
+			}
+		} else {
+			switch o.GetAppendAction() {
+			case corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD:
+				opt.Action = AppendIfExistsOrAdd
+			case corev3.HeaderValueOption_ADD_IF_ABSENT:
+				opt.Action = AddIfAbsent
+			case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD:
+				opt.Action = OverwriteIfExistsOrAdd
+			case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS:
+				opt.Action = OverwriteIfExists
+			default:
+				return out, errAt(field+".append_action", "unsupported %v", o.GetAppendAction())
+			}
 		}
 		out.Add = append(out.Add, opt)
 	}
 	return out, nil
 }
 
-// isFormatter reports whether v contains an Envoy %COMMAND% operator.
+// isFormatter reports whether v contains an Envoy %COMMAND% operator. "%%"
+// is Envoy's escaped percent sign, not an operator.
 func isFormatter(v string) bool {
 	for {
 		i := strings.IndexByte(v, '%')
@@ -446,23 +660,30 @@ func decodeFault(a *anypb.Any) (*Fault, error) {
 	if err := f.ValidateAll(); err != nil {
 		return nil, err
 	}
+	if err := onlyFields(&f, "delay", "abort"); err != nil {
+		return nil, err
+	}
 	out := &Fault{}
 	if d := f.GetDelay(); d != nil {
-		out.Delay = duration(d.GetFixedDelay())
-		out.DelayPerMillion = perMillion(d.GetPercentage())
-		if d.GetPercentage() == nil {
-			out.DelayPerMillion = 1_000_000
+		if err := onlyFields(d, "fixed_delay", "percentage"); err != nil {
+			return nil, wrapAt("delay", err)
 		}
+		if d.GetFixedDelay() == nil {
+			return nil, errAt("delay", "only fixed_delay is supported")
+		}
+		out.Delay = duration(d.GetFixedDelay())
+		// An unset FractionalPercent is 0/100 in Envoy: never.
+		out.DelayPerMillion = perMillion(d.GetPercentage())
 	}
 	if ab := f.GetAbort(); ab != nil {
+		if err := onlyFields(ab, "http_status", "percentage"); err != nil {
+			return nil, wrapAt("abort", err)
+		}
 		out.AbortStatus = int(ab.GetHttpStatus())
 		if out.AbortStatus == 0 {
 			return nil, errAt("abort", "only http_status aborts are supported")
 		}
 		out.AbortPerMillion = perMillion(ab.GetPercentage())
-		if ab.GetPercentage() == nil {
-			out.AbortPerMillion = 1_000_000
-		}
 	}
 	return out, nil
 }
@@ -473,6 +694,9 @@ func decodeCORS(a *anypb.Any) (*CORS, error) {
 		return nil, err
 	}
 	if err := c.ValidateAll(); err != nil {
+		return nil, err
+	}
+	if err := onlyFields(&c, "allow_origin_string_match", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"); err != nil {
 		return nil, err
 	}
 	out := &CORS{
@@ -490,8 +714,8 @@ func decodeCORS(a *anypb.Any) (*CORS, error) {
 		out.AllowOrigins = append(out.AllowOrigins, *sm)
 	}
 	if out.MaxAge != "" {
-		if _, err := strconv.Atoi(out.MaxAge); err != nil {
-			return nil, errAt("max_age", "must be seconds, got %q", out.MaxAge)
+		if n, err := strconv.ParseUint(out.MaxAge, 10, 63); err != nil || n > math.MaxInt32 {
+			return nil, errAt("max_age", "must be a number of seconds, got %q", out.MaxAge)
 		}
 	}
 	return out, nil

@@ -7,6 +7,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	faultv3common "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/fault/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
@@ -105,7 +106,7 @@ func TestDecodeRouteFeatures(t *testing.T) {
 	if a.Retry.On != Retry5xx|RetryConnectFailure || a.Retry.NumRetries != 3 || a.Retry.PerTryTimeout != time.Second {
 		t.Errorf("retry = %+v", a.Retry)
 	}
-	if rt.Fault.AbortStatus != 503 || rt.Fault.AbortPerMillion != 250_000 || rt.Fault.Delay != time.Second || rt.Fault.DelayPerMillion != 1_000_000 {
+	if rt.Fault.AbortStatus != 503 || rt.Fault.AbortPerMillion != 250_000 || rt.Fault.Delay != time.Second || rt.Fault.DelayPerMillion != 0 { // unset percentage is 0 in Envoy
 		t.Errorf("fault = %+v", rt.Fault)
 	}
 }
@@ -130,23 +131,51 @@ func TestDecodeSecretRejectsGarbage(t *testing.T) {
 	}
 }
 
+// The fuzz targets feed arbitrary bytes as the serialized resource; seeds
+// are contract-shaped resources so mutations explore the supported subset.
 func FuzzDecodeRoute(f *testing.F) {
-	seed, _ := proto.Marshal(rc(&routev3.Route{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}, Action: fwd("a")}))
-	f.Add(seed)
+	for _, r := range []*routev3.Route{
+		{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}, Action: fwd("a")},
+		prefixRoute(func(r *routev3.Route) {
+			r.Match.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "/a/[0-9]+"}}
+			r.Match.Headers = []*routev3.HeaderMatcher{{Name: ":authority", HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: `[^.]+\.a\.com`}}}}}}
+			action(r).RegexRewrite = &matcherv3.RegexMatchAndSubstitute{Pattern: &matcherv3.RegexMatcher{Regex: "/(a)"}, Substitution: `/\1`}
+			r.TypedPerFilterConfig = map[string]*anypb.Any{FaultFilterName: mustAny(&faultv3.HTTPFault{Abort: &faultv3.FaultAbort{ErrorType: &faultv3.FaultAbort_HttpStatus{HttpStatus: 503}}})}
+		}),
+	} {
+		seed, err := proto.Marshal(rc(r))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		DecodeRoute(&anypb.Any{TypeUrl: RouteTypeURL, Value: b})
+		if r, err := DecodeRoute(&anypb.Any{TypeUrl: RouteTypeURL, Value: b}); err == nil && r == nil {
+			t.Fatal("nil route without error")
+		}
 	})
 }
 
 func FuzzDecodeListener(f *testing.F) {
-	f.Add([]byte{0x0a, 0x04, 'h', 't', 't', 'p'})
+	for _, l := range []*listenerv3.Listener{contractListener(nil, contractHCM()), contractListener(contractTLS(), contractHCM())} {
+		seed, err := proto.Marshal(l)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		DecodeListener(&anypb.Any{TypeUrl: ListenerTypeURL, Value: b})
+		if l, err := DecodeListener(&anypb.Any{TypeUrl: ListenerTypeURL, Value: b}); err == nil && l == nil {
+			t.Fatal("nil listener without error")
+		}
 	})
 }
 
 func FuzzDecodeCluster(f *testing.F) {
-	seed, _ := proto.Marshal(&clusterv3.Cluster{Name: "c", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}})
+	seed, err := proto.Marshal(contractCluster())
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(seed)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		DecodeCluster(&anypb.Any{TypeUrl: ClusterTypeURL, Value: b})

@@ -70,6 +70,13 @@ type HTTPConnectionManager struct {
 	StreamIdleTimeout      time.Duration
 	MaxRequestHeadersBytes int
 	HTTPFilters            []string // filter names in order, e.g. fault, cors, router
+
+	// RouteConfig is the inline route_config, when the HCM has one
+	// instead of rds; RouteConfigName is then its name.
+	RouteConfig *RouteConfig
+	// SkippedHTTPFilters are optional (is_optional) filters the proxy
+	// does not implement and, as Envoy, skips.
+	SkippedHTTPFilters []string
 }
 
 // RouteConfig is a decoded RouteConfiguration.
@@ -262,6 +269,17 @@ type Redirect struct {
 	PrefixRewrite string
 	StripQuery    bool
 	StatusCode    int
+
+	// RegexRewrite is redirect.regex_rewrite, applied to the path without
+	// its query. At most one of Path, PrefixRewrite and RegexRewrite is set.
+	RegexRewrite *RegexRewrite
+	// PrefixMatch and WholePathMatched say which part of the request path
+	// PrefixRewrite replaces, copied from the route's match so that a
+	// Redirect is self-contained: the route's prefix (prefix and
+	// path_separated_prefix routes), or the whole path (exact and regex
+	// routes, as Envoy's RegexRouteEntryImpl and PathRouteEntryImpl).
+	PrefixMatch      string
+	WholePathMatched bool
 }
 
 // DirectResponse is a decoded DirectResponseAction.

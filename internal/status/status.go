@@ -55,7 +55,9 @@ const (
 	// ReasonSubsetNotFound: no DestinationRule defines the named subset.
 	ReasonSubsetNotFound = "SubsetNotFound"
 	// ReasonNoReadyEndpoints: the backend resolves but has no ready endpoint
-	// now; requests to it get a 503 with this reason.
+	// now; requests to it get a 503 with this reason. It describes state, not
+	// configuration, so it sets ResolvedRefs=False without a Problem (`ksgw
+	// validate` does not fail on a Service that is scaled to zero).
 	ReasonNoReadyEndpoints = "NoReadyEndpoints"
 	// ReasonSecretNotFound: a referenced Secret does not exist.
 	ReasonSecretNotFound = "SecretNotFound"

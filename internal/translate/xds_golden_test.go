@@ -1,10 +1,5 @@
-//go:build xdsgolden
-
 // The xDS rendering of every golden case: input YAML → IR → Envoy
-// resources, so that reviewers see what a proxy receives. It needs
-// internal/xds/translate (written in parallel); once that package is in the
-// tree, drop the build tag so that every `go test` checks the .xds.yaml
-// files. Until then: go test -tags xdsgolden ./internal/translate [-update].
+// resources, so that reviewers see what a proxy receives.
 
 package translate
 

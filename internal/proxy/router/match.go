@@ -2,14 +2,15 @@ package router
 
 import (
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
 )
 
-func matchRoute(m *dpconfig.RouteMatch, r Request) bool {
-	if !matchPath(m, r.Path()) {
+// matchRoute applies every part of a RouteMatch; all must match. path is
+// the request path without query or fragment.
+func matchRoute(m *dpconfig.RouteMatch, path string, r Request) bool {
+	if !matchPath(m, path) {
 		return false
 	}
 	for i := range m.Headers {
@@ -28,41 +29,30 @@ func matchRoute(m *dpconfig.RouteMatch, r Request) bool {
 	return true
 }
 
-// matchPath compares the path without its query, as Envoy does. Envoy does
-// not normalise the path unless normalize_path is set, and ksgw does not set
-// it, so neither do we.
+// matchPath follows Envoy's *RouteEntryImpl::matches. Envoy does not
+// normalise the path unless the HCM asks for it (normalize_path,
+// merge_slashes), which the decoder rejects, so neither do we.
 func matchPath(m *dpconfig.RouteMatch, path string) bool {
+	fold := !m.CaseSensitive
 	switch m.PathKind {
 	case dpconfig.PathPrefix:
-		return hasPrefix(path, m.Path, !m.CaseSensitive)
+		return hasPrefix(path, m.Path, fold)
 	case dpconfig.PathExact:
-		if m.CaseSensitive {
-			return path == m.Path
-		}
-		return strings.EqualFold(path, m.Path)
+		return len(path) == len(m.Path) && hasPrefix(path, m.Path, fold)
 	case dpconfig.PathRegex:
+		// case_sensitive is ignored for safe_regex in Envoy; a
+		// case-insensitive regex carries (?i) itself.
 		return m.Regex != nil && m.Regex.MatchString(path)
 	case dpconfig.PathSeparatedPrefix:
-		// The prefix must match whole segments: the path equals it or
-		// continues with "/" (Envoy's path_separated_prefix).
-		if !hasPrefix(path, m.Path, !m.CaseSensitive) {
-			return false
-		}
-		return len(path) == len(m.Path) || path[len(m.Path)] == '/'
+		// Whole segments only: the path is the prefix or continues
+		// with '/' (PathSeparatedPrefixRouteEntryImpl).
+		return hasPrefix(path, m.Path, fold) && (len(path) == len(m.Path) || path[len(m.Path)] == '/')
 	}
 	return false
 }
 
-func hasPrefix(s, prefix string, fold bool) bool {
-	if len(s) < len(prefix) {
-		return false
-	}
-	if fold {
-		return strings.EqualFold(s[:len(prefix)], prefix)
-	}
-	return s[:len(prefix)] == prefix
-}
-
+// headerValue resolves pseudo-headers, which Envoy matches like any other
+// header: ":path" includes the query, ":authority" the port.
 func headerValue(r Request, name string) (string, bool) {
 	if len(name) > 0 && name[0] == ':' {
 		switch name {
@@ -78,22 +68,24 @@ func headerValue(r Request, name string) (string, bool) {
 			}
 			return r.Path(), true
 		}
+		return "", false
 	}
 	return r.Header(name)
 }
 
-// matchHeader follows Envoy's HeaderUtility::matchHeaders: a missing header
-// matches only a present_match expecting absence (or, inverted, expecting
-// presence), unless treat_missing_header_as_empty makes it "".
+// matchHeader follows Envoy's HeaderDataBaseImpl::matchesHeaders. A missing
+// header (without treat_missing_header_as_empty) matches only a
+// present_match that expects absence: present_match: false, or
+// present_match: true inverted. A string matcher never matches a missing
+// header, inverted or not; that is why Istio's withoutHeaders (and ksgw)
+// set treat_missing_header_as_empty, so "" is matched and then inverted.
 func matchHeader(h *dpconfig.HeaderMatcher, r Request) bool {
 	v, ok := headerValue(r, h.Name)
 	if !ok && !h.TreatMissingAsEmpty {
 		if h.String != nil {
 			return false
 		}
-		// present_match: true asks for presence; absent → false, and an
-		// inverted matcher then matches.
-		return h.Invert == h.Present
+		return h.Present == h.Invert
 	}
 	var res bool
 	if h.String != nil {
@@ -104,10 +96,11 @@ func matchHeader(h *dpconfig.HeaderMatcher, r Request) bool {
 	return res != h.Invert
 }
 
-// matchQuery compares the first value of a query parameter, decoded as
-// Envoy decodes query strings.
+// matchQuery follows Envoy's QueryParameterMatcher::matches on the first
+// value of the parameter: an absent parameter never matches, present_match
+// returns its own value, and string matchers see the decoded value.
 func matchQuery(q *dpconfig.QueryParamMatcher, rawQuery string) bool {
-	v, ok := queryValue(rawQuery, q.Name)
+	v, ok := QueryValue(rawQuery, q.Name)
 	if !ok {
 		return false
 	}
@@ -117,12 +110,22 @@ func matchQuery(q *dpconfig.QueryParamMatcher, rawQuery string) bool {
 	return q.Present
 }
 
-func queryValue(raw, name string) (string, bool) {
-	for raw != "" {
+// QueryValue returns the first value of the query parameter name, with
+// names and values percent-decoded ('+' as space) as Envoy's
+// QueryParamsMulti::parseAndDecodeQueryString. "a" and "a=" both have the
+// empty value. It allocates only when a part contains an escape.
+func QueryValue(rawQuery, name string) (string, bool) {
+	for rawQuery != "" {
 		var part string
-		part, raw, _ = strings.Cut(raw, "&")
+		part, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if part == "" {
+			continue
+		}
 		k, v, _ := strings.Cut(part, "=")
 		if k != name {
+			if !strings.ContainsAny(k, "%+") {
+				continue
+			}
 			if dk, err := url.QueryUnescape(k); err != nil || dk != name {
 				continue
 			}
@@ -135,128 +138,64 @@ func queryValue(raw, name string) (string, bool) {
 	return "", false
 }
 
-// MatchString applies an Envoy StringMatcher.
+// MatchString applies an Envoy StringMatcher. ignore_case is ASCII-only, as
+// Envoy's (absl::EqualsIgnoreCase and friends), and has no effect on
+// safe_regex.
 func MatchString(m *dpconfig.StringMatcher, v string) bool {
 	switch m.Kind {
 	case dpconfig.StringExact:
-		if m.IgnoreCase {
-			return strings.EqualFold(v, m.Value)
-		}
-		return v == m.Value
+		return len(v) == len(m.Value) && hasPrefix(v, m.Value, m.IgnoreCase)
 	case dpconfig.StringPrefix:
 		return hasPrefix(v, m.Value, m.IgnoreCase)
 	case dpconfig.StringSuffix:
-		if len(v) < len(m.Value) {
-			return false
-		}
-		if m.IgnoreCase {
-			return strings.EqualFold(v[len(v)-len(m.Value):], m.Value)
-		}
-		return strings.HasSuffix(v, m.Value)
+		return len(v) >= len(m.Value) && hasPrefix(v[len(v)-len(m.Value):], m.Value, m.IgnoreCase)
 	case dpconfig.StringContains:
-		if m.IgnoreCase {
-			return strings.Contains(strings.ToLower(v), strings.ToLower(m.Value))
+		if !m.IgnoreCase {
+			return strings.Contains(v, m.Value)
 		}
-		return strings.Contains(v, m.Value)
+		for i := 0; i+len(m.Value) <= len(v); i++ {
+			if equalFoldASCII(v[i:i+len(m.Value)], m.Value) {
+				return true
+			}
+		}
+		return false
 	case dpconfig.StringRegex:
 		return m.Regex != nil && m.Regex.MatchString(v)
 	}
 	return false
 }
 
-// PickCluster chooses a weighted cluster as Envoy does: a random value in
-// [0, total) walks the cumulative weights. rnd is any uniform random
-// number. A route with a single cluster always gets it; total weight 0
-// yields nil (Envoy answers 503).
-func PickCluster(a *dpconfig.RouteAction, rnd uint64) *dpconfig.WeightedCluster {
-	switch len(a.Clusters) {
-	case 0:
-		return nil
-	case 1:
-		return &a.Clusters[0]
+func hasPrefix(s, prefix string, fold bool) bool {
+	if len(s) < len(prefix) {
+		return false
 	}
-	if a.TotalWeight == 0 {
-		return nil
+	if fold {
+		return equalFoldASCII(s[:len(prefix)], prefix)
 	}
-	x := uint32(rnd % uint64(a.TotalWeight))
-	var cum uint32
-	for i := range a.Clusters {
-		cum += a.Clusters[i].Weight
-		if x < cum {
-			return &a.Clusters[i]
-		}
-	}
-	return nil
+	return s[:len(prefix)] == prefix
 }
 
-// RewritePath applies a route's prefix_rewrite or regex_rewrite to path.
-// prefix_rewrite replaces exactly the part the route's prefix (or exact
-// path) matched; regex_rewrite replaces every match in the whole path.
-func RewritePath(rt *dpconfig.Route, path string) string {
-	a := rt.Forward
-	if a == nil {
-		return path
+// equalFoldASCII compares equal-length strings ignoring ASCII case only;
+// strings.EqualFold also folds Unicode (the Kelvin sign equals 'k'), which
+// Envoy does not.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	if a.RegexRewrite != nil && a.RegexRewrite.Regex != nil {
-		return a.RegexRewrite.Regex.ReplaceAllString(path, a.RegexRewrite.Substitution)
-	}
-	if a.PrefixRewrite == "" {
-		return path
-	}
-	switch rt.Match.PathKind {
-	case dpconfig.PathPrefix, dpconfig.PathSeparatedPrefix:
-		if len(path) < len(rt.Match.Path) {
-			return path
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
 		}
-		rest := path[len(rt.Match.Path):]
-		// Rewriting "/v1/api" to "/" must not produce "//x": Envoy's
-		// documented remedy is to match with a trailing slash; we join
-		// the two parts with exactly one slash when the rewrite ends in
-		// one and the rest starts with one.
-		if strings.HasSuffix(a.PrefixRewrite, "/") && strings.HasPrefix(rest, "/") {
-			rest = rest[1:]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
 		}
-		return a.PrefixRewrite + rest
-	case dpconfig.PathExact:
-		return a.PrefixRewrite
-	}
-	return path
-}
-
-// RedirectLocation builds the Location of a redirect as Envoy's
-// RedirectAction does.
-func RedirectLocation(rd *dpconfig.Redirect, scheme, authority, path, rawQuery string) string {
-	newScheme := scheme
-	if rd.HTTPSRedirect {
-		newScheme = "https"
-	} else if rd.Scheme != "" {
-		newScheme = rd.Scheme
-	}
-	host := authority
-	if rd.Host != "" {
-		host = rd.Host
-	}
-	switch {
-	case rd.Port != 0:
-		host = stripPort(host) + ":" + strconv.Itoa(int(rd.Port))
-	case newScheme != scheme:
-		// Changing the scheme drops the old scheme's port (Envoy).
-		host = stripPort(host)
-	}
-	p := path
-	q := rawQuery
-	if rd.Path != "" {
-		p = rd.Path
-		if i := strings.IndexByte(p, '?'); i >= 0 {
-			p, q = p[:i], p[i+1:]
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
 		}
 	}
-	if rd.StripQuery {
-		q = ""
-	}
-	loc := newScheme + "://" + host + p
-	if q != "" {
-		loc += "?" + q
-	}
-	return loc
+	return true
 }

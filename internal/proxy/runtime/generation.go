@@ -143,6 +143,9 @@ func buildListener(prev *Generation, snap *dpconfig.Snapshot, l *dpconfig.Listen
 	lg := &listenerGen{cfg: l, hcm: hcm}
 
 	rc, ok := snap.Routes[hcm.RouteConfigName]
+	if hcm.RouteConfig != nil {
+		rc, ok = hcm.RouteConfig, true // inline route_config
+	}
 	switch {
 	case ok:
 		table, err := router.Compile(rc)

@@ -99,6 +99,9 @@ func cluster(c *ir.Cluster) *clusterv3.Cluster {
 		}
 		if od.ConsecutiveGatewayError > 0 {
 			o.ConsecutiveGatewayFailure = wrapperspb.UInt32(od.ConsecutiveGatewayError)
+			// Envoy enforces gateway-failure ejection at 0% by default;
+			// Istio turns it on when the field is set, and so do we.
+			o.EnforcingConsecutiveGatewayFailure = wrapperspb.UInt32(100)
 		}
 		if od.Interval > 0 {
 			o.Interval = dur(od.Interval)

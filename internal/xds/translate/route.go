@@ -81,12 +81,13 @@ func authorityMatcher(domains []string) *routev3.HeaderMatcher {
 	if !wild {
 		return nil
 	}
-	re := "^(?:" + strings.Join(alts, "|") + `)(:[0-9]+)?$`
+	// Host names compare case-insensitively (RFC 9110 §4.2.3); ignore_case
+	// has no effect on safe_regex in Envoy, so the regex says it.
+	re := "(?i)^(?:" + strings.Join(alts, "|") + `)(:[0-9]+)?$`
 	return &routev3.HeaderMatcher{
 		Name: ":authority",
 		HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
 			MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}},
-			IgnoreCase:   true,
 		}},
 	}
 }
@@ -132,8 +133,10 @@ func stringMatcher(m ir.StringMatch) *matcherv3.StringMatcher {
 	case ir.MatchPrefix:
 		sm.MatchPattern = &matcherv3.StringMatcher_Prefix{Prefix: m.Value}
 	case ir.MatchRegex:
-		sm.MatchPattern = &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.Value}}
-		sm.IgnoreCase = false // not allowed with safe_regex; the regex carries (?i) itself
+		// ignore_case has no effect on safe_regex in Envoy: the regex
+		// carries the flag itself.
+		sm.MatchPattern = &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: caseFold(m.Value, m.IgnoreCase)}}
+		sm.IgnoreCase = false
 	}
 	return sm
 }
@@ -159,7 +162,8 @@ func routeMatch(m *ir.Match) *routev3.RouteMatch {
 			out.PathSpecifier = &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: v}
 		}
 	case ir.PathRegex:
-		out.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: p.Value}}
+		// Envoy ignores case_sensitive for safe_regex paths.
+		out.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: caseFold(p.Value, p.IgnoreCase)}}
 	}
 	if p.IgnoreCase {
 		out.CaseSensitive = wrapperspb.Bool(false)
@@ -206,7 +210,7 @@ func routeAction(r *ir.Route, clusters map[string]*ir.Cluster) *routev3.RouteAct
 		a.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
 	}
 	if rp := r.Retry; rp != nil && rp.Attempts > 0 {
-		p := &routev3.RetryPolicy{RetryOn: strings.Join(rp.On, ","), NumRetries: wrapperspb.UInt32(rp.Attempts)}
+		p := &routev3.RetryPolicy{RetryOn: strings.Join(rp.On, ","), NumRetries: wrapperspb.UInt32(rp.Attempts), RetriableStatusCodes: rp.RetriableStatusCodes}
 		if rp.PerTryTimeout > 0 {
 			p.PerTryTimeout = dur(rp.PerTryTimeout)
 		}
@@ -278,4 +282,11 @@ func headerMutation(m ir.HeaderMutation) ([]*corev3.HeaderValueOption, []string)
 		add = append(add, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: h.Name, Value: h.Value}, AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD})
 	}
 	return add, m.Remove
+}
+
+func caseFold(re string, ignoreCase bool) string {
+	if ignoreCase {
+		return "(?i)" + re
+	}
+	return re
 }

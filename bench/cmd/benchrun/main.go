@@ -1,0 +1,518 @@
+// Command benchrun measures reverse proxies side by side on one machine:
+// nginx, haproxy and (when KSGW_CMD is set) ksgw, each in front of the same
+// ksgw-echo backend, driven by wrk, alternating proxies within one run so
+// that machine drift hits every contender alike. Each proxy is pinned to one
+// core and wrk (with the backend) to another, so req/s compares one core of
+// proxy work; CPU seconds per 100k requests and peak RSS are read from /proc.
+//
+// Use bench/run.sh, which installs the tools and builds the binaries.
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// scenario is one wrk workload.
+type scenario struct {
+	Name      string `json:"name"`
+	BodySize  int    `json:"body_size"`
+	Conns     int    `json:"connections"`
+	KeepAlive bool   `json:"keep_alive"`
+}
+
+// scenarios: scenario 1 is keep-alive at two response sizes and two
+// concurrencies; scenario 2 opens a connection per request (wrk sends
+// "Connection: close"), which measures accept and connection setup.
+var scenarios = []scenario{
+	{Name: "keepalive-64B-c50", BodySize: 64, Conns: 50, KeepAlive: true},
+	{Name: "keepalive-64B-c500", BodySize: 64, Conns: 500, KeepAlive: true},
+	{Name: "keepalive-16KiB-c50", BodySize: 16 << 10, Conns: 50, KeepAlive: true},
+	{Name: "keepalive-16KiB-c500", BodySize: 16 << 10, Conns: 500, KeepAlive: true},
+	{Name: "close-64B-c50", BodySize: 64, Conns: 50, KeepAlive: false},
+}
+
+type config struct {
+	smoke      bool
+	duration   time.Duration
+	warmup     time.Duration
+	rounds     int
+	only       []string // scenario names or substrings; empty = all
+	proxies    []string // proxy names; empty = all available
+	echoBin    string
+	outDir     string
+	proxyCPU   string
+	clientCPU  string
+	backendCPU string
+	keep       bool
+	readyAfter time.Duration
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		cfg           config
+		only, prxs    string
+		dur, warm     time.Duration
+		defaultProxy  = "1"
+		defaultClient = "0"
+	)
+	if runtime.NumCPU() < 2 {
+		defaultProxy = "0"
+	}
+	flag.BoolVar(&cfg.smoke, "smoke", false, "short runs (2s, 1s warm-up) to check the harness works")
+	flag.DurationVar(&dur, "duration", 0, "measured wrk duration per run (default 10s, 2s with --smoke)")
+	flag.DurationVar(&warm, "warmup", 0, "unmeasured wrk run before each measurement (default 3s, 1s with --smoke)")
+	flag.IntVar(&cfg.rounds, "rounds", 1, "times each scenario×proxy is measured; the table shows the median by req/s")
+	flag.StringVar(&only, "scenario", "", "comma-separated scenario names or substrings (default all)")
+	flag.StringVar(&prxs, "proxies", "", "comma-separated proxies among nginx,haproxy,ksgw (default all available; ksgw needs "+ksgwCmdEnv+")")
+	flag.StringVar(&cfg.echoBin, "echo-bin", "", "path to the ksgw-echo binary (required)")
+	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the JSON results")
+	flag.StringVar(&cfg.proxyCPU, "proxy-cpu", defaultProxy, "taskset CPU list for the proxy under test")
+	flag.StringVar(&cfg.clientCPU, "client-cpu", defaultClient, "taskset CPU list for wrk and the echo backend")
+	flag.StringVar(&cfg.backendCPU, "backend-cpu", "", "taskset CPU list for the echo backend (default: --client-cpu)")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the scratch directory (configs, logs)")
+	flag.DurationVar(&cfg.readyAfter, "ready-timeout", 30*time.Second, "how long a proxy may take to answer 200")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: benchrun --echo-bin PATH [flags]\n\nscenarios:\n")
+		for _, s := range scenarios {
+			fmt.Fprintf(flag.CommandLine.Output(), "  %s\n", s.Name)
+		}
+		fmt.Fprintln(flag.CommandLine.Output())
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if cfg.echoBin == "" {
+		return errors.New("--echo-bin is required")
+	}
+	cfg.duration, cfg.warmup = cmp.Or(dur, 10*time.Second), cmp.Or(warm, 3*time.Second)
+	if cfg.smoke {
+		cfg.duration, cfg.warmup = cmp.Or(dur, 2*time.Second), cmp.Or(warm, time.Second)
+	}
+	if cfg.rounds < 1 {
+		return fmt.Errorf("--rounds %d: must be ≥ 1", cfg.rounds)
+	}
+	cfg.only, cfg.proxies = splitList(only), splitList(prxs)
+	cfg.backendCPU = cmp.Or(cfg.backendCPU, cfg.clientCPU)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return bench(ctx, cfg, os.Stdout)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func selectScenarios(only []string) ([]scenario, error) {
+	if len(only) == 0 {
+		return scenarios, nil
+	}
+	exact := func(o string) bool {
+		return slices.ContainsFunc(scenarios, func(s scenario) bool { return s.Name == o })
+	}
+	var out []scenario
+	for _, s := range scenarios {
+		// A full name selects only itself ("keepalive-64B-c50" must not
+		// also pick c500); anything else is a substring.
+		if slices.ContainsFunc(only, func(o string) bool { return s.Name == o || !exact(o) && strings.Contains(s.Name, o) }) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--scenario %q matches none of the scenarios", strings.Join(only, ","))
+	}
+	return out, nil
+}
+
+func selectProxies(names []string) ([]proxy, error) {
+	all := proxies(os.Getenv)
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []proxy
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(p proxy) bool { return p.name == n })
+		if i < 0 {
+			if n == "ksgw" {
+				return nil, fmt.Errorf("proxy ksgw: set %s to a command starting it (see bench/README.md)", ksgwCmdEnv)
+			}
+			return nil, fmt.Errorf("unknown proxy %q", n)
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+// runResult is one measurement of one proxy in one scenario.
+type runResult struct {
+	Scenario       string    `json:"scenario"`
+	Proxy          string    `json:"proxy"`
+	Round          int       `json:"round"`
+	Wrk            wrkResult `json:"wrk"`
+	CPUSecPer100k  float64   `json:"cpu_seconds_per_100k_requests"`
+	CPUSeconds     float64   `json:"cpu_seconds"`
+	PeakRSSKiB     uint64    `json:"peak_rss_kib"`
+	Error          string    `json:"error,omitempty"`
+	ProxyLogOnFail string    `json:"proxy_log,omitempty"`
+}
+
+// summaryRow is the median run of one scenario×proxy and its ratios.
+type summaryRow struct {
+	Scenario      string   `json:"scenario"`
+	Proxy         string   `json:"proxy"`
+	RPS           float64  `json:"rps"`
+	P50us         float64  `json:"p50_us"`
+	P99us         float64  `json:"p99_us"`
+	P999us        float64  `json:"p999_us"`
+	CPUSecPer100k float64  `json:"cpu_seconds_per_100k_requests"`
+	PeakRSSKiB    uint64   `json:"peak_rss_kib"`
+	Errors        int64    `json:"errors"`
+	VsNginx       *float64 `json:"rps_vs_nginx,omitempty"`
+	VsHAProxy     *float64 `json:"rps_vs_haproxy,omitempty"`
+	Failed        bool     `json:"failed,omitempty"`
+}
+
+type report struct {
+	Date        string            `json:"date"`
+	Smoke       bool              `json:"smoke"`
+	Cores       int               `json:"cores"`
+	Kernel      string            `json:"kernel"`
+	Go          string            `json:"go"`
+	Tools       map[string]string `json:"tools"`
+	ProxyCPU    string            `json:"proxy_cpu"`
+	ClientCPU   string            `json:"client_cpu"`
+	BackendCPU  string            `json:"backend_cpu"`
+	DurationSec float64           `json:"duration_seconds"`
+	WarmupSec   float64           `json:"warmup_seconds"`
+	Rounds      int               `json:"rounds"`
+	Scenarios   []scenario        `json:"scenarios"`
+	Summary     []summaryRow      `json:"summary"`
+	Runs        []runResult       `json:"runs"`
+}
+
+func bench(ctx context.Context, cfg config, out io.Writer) error {
+	scs, err := selectScenarios(cfg.only)
+	if err != nil {
+		return err
+	}
+	prs, err := selectProxies(cfg.proxies)
+	if err != nil {
+		return err
+	}
+	for _, bin := range []string{"wrk", "taskset", cfg.echoBin} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%s: %w (bench/run.sh installs wrk, nginx and haproxy)", bin, err)
+		}
+	}
+	work, err := os.MkdirTemp("", "benchrun-")
+	if err != nil {
+		return err
+	}
+	if cfg.keep {
+		fmt.Fprintf(out, "scratch directory: %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	script := filepath.Join(work, "report.lua")
+	if err := os.WriteFile(script, []byte(reportLua), 0o644); err != nil {
+		return err
+	}
+
+	// One fixed-size backend per body size, on the client's core: the proxy's
+	// core must do nothing but proxying.
+	backends := map[int]string{}
+	for _, sc := range scs {
+		if _, ok := backends[sc.BodySize]; ok {
+			continue
+		}
+		b, addr, err := startBackend(ctx, cfg, work, sc.BodySize)
+		if err != nil {
+			return err
+		}
+		defer b.stop(5 * time.Second)
+		backends[sc.BodySize] = addr
+	}
+
+	rep := report{
+		Date:        time.Now().UTC().Format(time.RFC3339),
+		Smoke:       cfg.smoke,
+		Cores:       runtime.NumCPU(),
+		Kernel:      firstLine(exec.CommandContext(ctx, "uname", "-r")),
+		Go:          runtime.Version(),
+		Tools:       toolVersions(ctx, prs),
+		ProxyCPU:    cfg.proxyCPU,
+		ClientCPU:   cfg.clientCPU,
+		BackendCPU:  cfg.backendCPU,
+		DurationSec: cfg.duration.Seconds(),
+		WarmupSec:   cfg.warmup.Seconds(),
+		Rounds:      cfg.rounds,
+		Scenarios:   scs,
+	}
+	for round := 1; round <= cfg.rounds; round++ {
+		for _, sc := range scs {
+			for _, p := range prs {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				r := measure(ctx, cfg, work, script, sc, p, backends[sc.BodySize], round)
+				if r.Error != "" {
+					fmt.Fprintf(os.Stderr, "benchrun: %s/%s round %d: %s\n%s\n", sc.Name, p.name, round, r.Error, r.ProxyLogOnFail)
+				}
+				rep.Runs = append(rep.Runs, r)
+			}
+		}
+	}
+	rep.Summary = summarize(rep.Runs, scs, prs)
+	printTable(out, rep.Summary)
+
+	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
+		return err
+	}
+	name := time.Now().UTC().Format("2006-01-02T150405Z")
+	if cfg.smoke {
+		name += "-smoke"
+	}
+	path := filepath.Join(cfg.outDir, name+".json")
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "results: %s\n", path)
+	for _, r := range rep.Runs {
+		if r.Error != "" {
+			return errors.New("some runs failed (see above)")
+		}
+	}
+	return nil
+}
+
+func startBackend(ctx context.Context, cfg config, work string, size int) (*proc, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	dir := filepath.Join(work, "backend-"+strconv.Itoa(size))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	b, err := startPinned(ctx, proxyParams{Dir: dir, CPU: cfg.backendCPU}, "ksgw-echo",
+		cfg.echoBin, "--name", "bench-"+strconv.Itoa(size), "--addr", addr, "--fixed-body-size", strconv.Itoa(size))
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitReady(ctx, "http://"+addr+"/", b.done, 10*time.Second); err != nil {
+		b.stop(time.Second)
+		return nil, "", fmt.Errorf("backend %s: %w\n%s", addr, err, tail(filepath.Join(dir, "ksgw-echo.log")))
+	}
+	return b, addr, nil
+}
+
+// measure runs one proxy through one scenario: start it fresh (so peak RSS
+// belongs to this scenario), warm up, then measure wrk and the proxy's CPU.
+func measure(ctx context.Context, cfg config, work, script string, sc scenario, px proxy, backend string, round int) runResult {
+	res := runResult{Scenario: sc.Name, Proxy: px.name, Round: round}
+	fail := func(dir string, err error) runResult {
+		res.Error = err.Error()
+		res.ProxyLogOnFail = tail(filepath.Join(dir, px.name+".log"))
+		return res
+	}
+	dir := filepath.Join(work, fmt.Sprintf("%s-%s-r%d", sc.Name, px.name, round))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(dir, err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return fail(dir, err)
+	}
+	params := proxyParams{Dir: dir, Listen: "127.0.0.1:" + strconv.Itoa(port), Port: port, Backend: backend, CPU: cfg.proxyCPU}
+	p, err := px.start(ctx, params)
+	if err != nil {
+		return fail(dir, err)
+	}
+	defer p.stop(5 * time.Second)
+	url := "http://" + params.Listen + "/"
+	if err := waitReady(ctx, url, p.done, cfg.readyAfter); err != nil {
+		return fail(dir, err)
+	}
+
+	if cfg.warmup > 0 {
+		if _, err := runWrk(ctx, cfg, sc, url, "", cfg.warmup); err != nil {
+			return fail(dir, fmt.Errorf("warm-up: %w", err))
+		}
+	}
+	cpu0, err := treeCPUTicks(p.pid())
+	if err != nil {
+		return fail(dir, err)
+	}
+	w, err := runWrk(ctx, cfg, sc, url, script, cfg.duration)
+	if err != nil {
+		return fail(dir, err)
+	}
+	cpu1, err := treeCPUTicks(p.pid())
+	if err != nil {
+		return fail(dir, err)
+	}
+	rss, err := treePeakRSS(p.pid())
+	if err != nil {
+		return fail(dir, err)
+	}
+	res.Wrk = w
+	res.CPUSeconds = float64(cpu1-cpu0) / clockTicks
+	if w.Requests > 0 {
+		res.CPUSecPer100k = res.CPUSeconds / float64(w.Requests) * 1e5
+	}
+	res.PeakRSSKiB = rss
+	switch {
+	case w.Requests == 0:
+		return fail(dir, errors.New("wrk completed no request"))
+	case w.Errors.Status > 0:
+		return fail(dir, fmt.Errorf("%d answers were not 2xx/3xx", w.Errors.Status))
+	}
+	return res
+}
+
+func runWrk(ctx context.Context, cfg config, sc scenario, url, script string, d time.Duration) (wrkResult, error) {
+	args := append([]string{"-c", cfg.clientCPU, "wrk"}, wrkArgs(sc, url, script, d)...)
+	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+	defer cancel()
+	b, err := exec.CommandContext(ctx, "taskset", args...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", err, b)
+	}
+	return parseWrk(string(b))
+}
+
+func summarize(runs []runResult, scs []scenario, prs []proxy) []summaryRow {
+	var rows []summaryRow
+	for _, sc := range scs {
+		byProxy := map[string]float64{}
+		start := len(rows)
+		for _, p := range prs {
+			var ok []runResult
+			failed := false
+			for _, r := range runs {
+				if r.Scenario != sc.Name || r.Proxy != p.name {
+					continue
+				}
+				if r.Error != "" {
+					failed = true
+					continue
+				}
+				ok = append(ok, r)
+			}
+			row := summaryRow{Scenario: sc.Name, Proxy: p.name, Failed: failed}
+			if len(ok) > 0 {
+				slices.SortFunc(ok, func(a, b runResult) int { return cmp.Compare(a.Wrk.RPS, b.Wrk.RPS) })
+				m := ok[len(ok)/2]
+				row.RPS, row.P50us, row.P99us, row.P999us = m.Wrk.RPS, m.Wrk.Latency.P50, m.Wrk.Latency.P99, m.Wrk.Latency.P999
+				row.CPUSecPer100k, row.PeakRSSKiB, row.Errors = m.CPUSecPer100k, m.PeakRSSKiB, m.Wrk.SocketErrors()+m.Wrk.Errors.Status
+				byProxy[p.name] = row.RPS
+			}
+			rows = append(rows, row)
+		}
+		for i := start; i < len(rows); i++ {
+			rows[i].VsNginx = ratio(rows[i].RPS, byProxy["nginx"])
+			rows[i].VsHAProxy = ratio(rows[i].RPS, byProxy["haproxy"])
+		}
+	}
+	return rows
+}
+
+func ratio(a, b float64) *float64 {
+	if a == 0 || b == 0 {
+		return nil
+	}
+	r := a / b
+	return &r
+}
+
+func printTable(w io.Writer, rows []summaryRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tproxy\treq/s\tp50 ms\tp99 ms\tp99.9 ms\tCPU s/100k\tpeak RSS MiB\terrors\tvs nginx\tvs haproxy\t")
+	ms := func(us float64) string { return strconv.FormatFloat(us/1000, 'f', 2, 64) }
+	rel := func(r *float64) string {
+		if r == nil {
+			return "-"
+		}
+		return strconv.FormatFloat(*r, 'f', 2, 64)
+	}
+	for _, r := range rows {
+		if r.RPS == 0 {
+			fmt.Fprintf(tw, "%s\t%s\tFAILED\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Proxy)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.3f\t%.1f\t%d\t%s\t%s\t\n",
+			r.Scenario, r.Proxy, r.RPS, ms(r.P50us), ms(r.P99us), ms(r.P999us),
+			r.CPUSecPer100k, float64(r.PeakRSSKiB)/1024, r.Errors, rel(r.VsNginx), rel(r.VsHAProxy))
+	}
+	_ = tw.Flush()
+}
+
+func toolVersions(ctx context.Context, prs []proxy) map[string]string {
+	v := map[string]string{"wrk": firstLine(exec.CommandContext(ctx, "wrk", "--version"))}
+	for _, p := range prs {
+		switch p.name {
+		case "nginx":
+			v["nginx"] = firstLine(exec.CommandContext(ctx, "nginx", "-v"))
+		case "haproxy":
+			v["haproxy"] = firstLine(exec.CommandContext(ctx, "haproxy", "-v"))
+		case "ksgw":
+			v["ksgw"] = os.Getenv(ksgwCmdEnv)
+		}
+	}
+	return v
+}
+
+// firstLine runs c and returns the first line it printed; wrk --version
+// exits 1 after printing, so the exit status is ignored.
+func firstLine(c *exec.Cmd) string {
+	b, _ := c.CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(line)
+}
+
+// tail returns the last lines of a log, for error reports.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-20):], "\n")
+}

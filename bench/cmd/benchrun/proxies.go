@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+)
+
+//go:embed nginx.conf.tmpl
+var nginxConf string
+
+//go:embed haproxy.cfg.tmpl
+var haproxyConf string
+
+//go:embed report.lua
+var reportLua string
+
+// proxyParams is what a proxy needs to be started in front of a backend.
+type proxyParams struct {
+	Dir     string // private scratch directory (configs, pid files, logs)
+	Listen  string // 127.0.0.1:PORT the proxy must listen on
+	Port    int
+	Backend string // host:port of the echo backend
+	CPU     string // taskset CPU list the proxy is pinned to
+}
+
+// proxy is one contender. start returns the started process; benchrun
+// measures CPU and memory of it and its descendants, and stops the whole
+// process group.
+type proxy struct {
+	name  string
+	start func(ctx context.Context, p proxyParams) (*proc, error)
+}
+
+// proc is a started process group; done is closed once Wait returned, and
+// the goroutine calling Wait is its only waiter.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// ksgwCmdEnv is the slot for the gateway under development: a shell command
+// that starts ksgw listening on a port and forwarding every request to the
+// backend. Placeholders {listen}, {port}, {backend}, {dir} are replaced, and
+// the same values are exported as KSGW_LISTEN, KSGW_PORT, KSGW_BACKEND,
+// KSGW_DIR. Example, once `ksgw standalone` exists:
+//
+//	KSGW_CMD='bench/ksgw-standalone.sh {dir} {listen} {backend}'
+const ksgwCmdEnv = "KSGW_CMD"
+
+// proxies returns the contenders in the order they alternate in: the
+// reference proxies first, then ksgw when KSGW_CMD is set.
+func proxies(getenv func(string) string) []proxy {
+	ps := []proxy{
+		{name: "nginx", start: startNginx},
+		{name: "haproxy", start: startHAProxy},
+	}
+	if cmd := strings.TrimSpace(getenv(ksgwCmdEnv)); cmd != "" {
+		ps = append(ps, proxy{name: "ksgw", start: func(ctx context.Context, p proxyParams) (*proc, error) {
+			return startKSGW(ctx, cmd, p)
+		}})
+	}
+	return ps
+}
+
+func startNginx(ctx context.Context, p proxyParams) (*proc, error) {
+	conf, err := writeTemplate(p, "nginx.conf", nginxConf)
+	if err != nil {
+		return nil, err
+	}
+	return startPinned(ctx, p, "nginx", "nginx", "-p", p.Dir, "-c", conf, "-e", filepath.Join(p.Dir, "nginx-error.log"))
+}
+
+func startHAProxy(ctx context.Context, p proxyParams) (*proc, error) {
+	conf, err := writeTemplate(p, "haproxy.cfg", haproxyConf)
+	if err != nil {
+		return nil, err
+	}
+	// -db: stay in the foreground, no master process, so the PID we hold is
+	// the one doing the work.
+	return startPinned(ctx, p, "haproxy", "haproxy", "-db", "-f", conf)
+}
+
+func startKSGW(ctx context.Context, cmd string, p proxyParams) (*proc, error) {
+	r := strings.NewReplacer("{listen}", p.Listen, "{port}", strconv.Itoa(p.Port), "{backend}", p.Backend, "{dir}", p.Dir)
+	return startPinned(ctx, p, "ksgw", "sh", "-c", "exec "+r.Replace(cmd))
+}
+
+func writeTemplate(p proxyParams, name, text string) (string, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("%s template: %w", name, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, p); err != nil {
+		return "", fmt.Errorf("%s template: %w", name, err)
+	}
+	path := filepath.Join(p.Dir, name)
+	return path, os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// startPinned starts argv under taskset in its own process group, with its
+// output in DIR/NAME.log.
+func startPinned(ctx context.Context, p proxyParams, name string, argv ...string) (*proc, error) {
+	logf, err := os.Create(filepath.Join(p.Dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child holds its own descriptor
+	args := append([]string{"-c", p.CPU}, argv...)
+	c := exec.CommandContext(ctx, "taskset", args...)
+	c.Dir = p.Dir
+	c.Stdout, c.Stderr = logf, logf
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Env = append(os.Environ(),
+		"KSGW_LISTEN="+p.Listen, "KSGW_PORT="+strconv.Itoa(p.Port), "KSGW_BACKEND="+p.Backend, "KSGW_DIR="+p.Dir,
+		"GOMAXPROCS=1") // a Go proxy on one pinned core should know it has one
+	// Stop the whole group (sh -c children, nginx workers) on cancellation.
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	c.WaitDelay = 5 * time.Second
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	pr := &proc{cmd: c, done: make(chan struct{})}
+	go func() { _ = c.Wait(); close(pr.done) }()
+	return pr, nil
+}
+
+// stop ends the process group: SIGTERM, then SIGKILL after grace. It returns
+// once the leader has been reaped.
+func (p *proc) stop(grace time.Duration) {
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+	}
+	// Leftovers in the group (a child that outlived its parent) must not keep
+	// the port or the CPU during the next run.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// waitReady polls url until it answers 200: a proxy that is listening but not
+// yet connected to its backend must not be measured.
+func waitReady(ctx context.Context, url string, exited <-chan struct{}, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-exited:
+			return errors.New("process exited before becoming ready")
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready after %v: %w", url, timeout, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// freePort asks the kernel for an unused loopback port.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
