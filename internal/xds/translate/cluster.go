@@ -80,7 +80,10 @@ func cluster(c *ir.Cluster) *clusterv3.Cluster {
 	out.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptions: mustAny(po)}
 
 	if hc := c.HealthCheck; hc != nil {
-		h := &corev3.HealthCheck_HttpHealthCheck{Path: hc.Path}
+		// Envoy sends the cluster name as Host when none is given; ours
+		// contain "/" and are no valid Host, so name the Service instead
+		// (what an in-cluster client would send).
+		h := &corev3.HealthCheck_HttpHealthCheck{Path: hc.Path, Host: healthCheckHost(c)}
 		for _, r := range hc.ExpectedStatuses {
 			h.ExpectedStatuses = append(h.ExpectedStatuses, &typev3.Int64Range{Start: int64(r.Start), End: int64(r.End)})
 		}
@@ -125,6 +128,13 @@ func cluster(c *ir.Cluster) *clusterv3.Cluster {
 		out.TransportSocket = &corev3.TransportSocket{Name: tlsTransportSocketName, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 	}
 	return out
+}
+
+func healthCheckHost(c *ir.Cluster) string {
+	if c.Source.Kind == "Service" && c.Source.Name != "" {
+		return c.Source.Name + "." + c.Source.Namespace + ".svc.cluster.local"
+	}
+	return "ksgw-health-check"
 }
 
 func sourceString(o ir.ObjectRef) string {
