@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -273,4 +275,75 @@ func TestMirrorSendsACopy(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAccessLogHasEnvoyFieldsAndFlags: every request is logged as a JSON
+// line with Envoy's fields and response flags (NR for no route, UT for an
+// upstream timeout, FI for an injected abort, UH for no healthy upstream).
+func TestAccessLogHasEnvoyFieldsAndFlags(t *testing.T) {
+	e, _ := routingEnv(t)
+	do(t, "GET", e.url("/"), "nowhere.example.org", nil, nil)                                 // NR
+	do(t, "GET", e.url("/slow"), "example.com", map[string]string{"x-echo-delay": "2s"}, nil) // UT
+	do(t, "GET", e.url("/fault"), "example.com", nil, nil)                                    // FI
+	do(t, "GET", e.url("/exact?secret=1"), "example.com", map[string]string{"user-agent": "e2e-agent"}, nil)
+	want := map[string]bool{"NR": false, "UT": false, "FI": false}
+	eventually(t, 5*time.Second, func() error {
+		b, err := os.ReadFile(e.gw.accessLog)
+		if err != nil {
+			return err
+		}
+		sawOK := false
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var entry map[string]any
+			if err := json.Unmarshal([]byte(line), &entry); err != nil {
+				return fmt.Errorf("access log line is not JSON: %q", line)
+			}
+			if f, ok := entry["response_flags"].(string); ok {
+				if _, tracked := want[f]; tracked {
+					want[f] = true
+				}
+			}
+			if entry["user_agent"] == "e2e-agent" {
+				sawOK = entry["response_code"] == float64(200) && entry["upstream_cluster"] == "e2e/b/80" &&
+					entry["path"] == "/exact?secret=1" && entry["request_id"] != ""
+			}
+		}
+		for f, seen := range want {
+			if !seen {
+				return fmt.Errorf("no access log entry with response_flags %s yet", f)
+			}
+		}
+		if !sawOK {
+			return fmt.Errorf("the 200 request's entry lacks cluster, path or request id")
+		}
+		return nil
+	})
+}
+
+// TestEditIsLiveWithinTwoSecondsAndShutdownIsClean runs with the default
+// update interval (1s) and measures from a file rename to the new route
+// answering; then Ctrl-C must drain and exit 0.
+func TestEditIsLiveWithinTwoSecondsAndShutdownIsClean(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t, "127.0.0.1")
+	bport := freePort(t, "127.0.0.44")
+	backend(t, "x", fmt.Sprintf("127.0.0.44:%d", bport))
+	write(t, dir, "all.yaml", gatewayYAML("edit", "gw", port, "*")+"---\n"+
+		serviceYAML("edit", "x", bport, "http", pod{name: "x-0", ip: "127.0.0.44", ready: true}))
+	write(t, dir, "route.yaml", "apiVersion: networking.kubesphere.io/v1alpha1\nkind: Route\nmetadata: {name: r, namespace: edit}\nspec:\n  http:\n  - match: [{uri: {prefix: /old}}]\n    route: [{destination: {host: x}}]\n")
+	e := &env{t: t, dir: dir, port: port}
+	e.gw = startGateway(t, dir, "--update-interval", "1s")
+	e.gw.waitReady(0)
+	waitRoute(t, e, "h", "/old", "x")
+	start := time.Now()
+	write(t, dir, "route.yaml", "apiVersion: networking.kubesphere.io/v1alpha1\nkind: Route\nmetadata: {name: r, namespace: edit}\nspec:\n  http:\n  - match: [{uri: {prefix: /new}}]\n    route: [{destination: {host: x}}]\n")
+	waitRoute(t, e, "h", "/new", "x")
+	took := time.Since(start)
+	t.Logf("edit live after %s with the default 1s interval", took)
+	if took > 2*time.Second {
+		t.Fatalf("edit took %s to go live, want < 2s", took)
+	}
+	if err := e.gw.stop(); err != nil {
+		t.Fatalf("ksgw did not exit cleanly on SIGINT: %v", err)
+	}
 }
