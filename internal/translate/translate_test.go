@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -647,20 +646,5 @@ func BenchmarkTranslate(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-func TestTranslateTenThousandRoutesIsFast(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("timing test")
-	}
-	res := benchResources(10000)
-	r := testing.Benchmark(func(b *testing.B) {
-		for b.Loop() {
-			Translate(res, Options{})
-		}
-	})
-	if per := time.Duration(r.NsPerOp()); per > 500*time.Millisecond {
-		t.Errorf("10,000 Routes took %v per translation, want well under 1s", per)
 	}
 }
