@@ -207,6 +207,13 @@ type cancelOnClose struct {
 	cancel context.CancelFunc
 }
 
+// Buffered passes the body's buffering state through, so copying keeps
+// coalescing flushes under a per-try timeout.
+func (c *cancelOnClose) Buffered() bool {
+	b, ok := c.ReadCloser.(interface{ Buffered() bool })
+	return ok && b.Buffered()
+}
+
 func (c *cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
@@ -306,35 +313,13 @@ func classifyError(ctx context.Context, err error) (status int, flag, msg string
 	}
 }
 
-// copyBody streams the upstream body to the client. Bodies of unknown
-// length (gRPC, server-sent events, chunked) are flushed after every read so
-// that streaming stays interactive; sized bodies are flushed by the writer.
+// copyBody streams the upstream body to the client with a pooled buffer,
+// flushing whenever the upstream has nothing more buffered (httpmsg.Copy),
+// so streams stay interactive and small answers leave in one write.
 func copyBody(w httpmsg.ResponseWriter, resp *httpmsg.Response) (int64, error) {
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
-	buf := *bp
-	flushEach := resp.ContentLength < 0
-	var n int64
-	for {
-		m, rerr := resp.Body.Read(buf)
-		if m > 0 {
-			if _, werr := w.Write(buf[:m]); werr != nil {
-				return n, werr
-			}
-			n += int64(m)
-			if flushEach {
-				if werr := w.Flush(); werr != nil {
-					return n, werr
-				}
-			}
-		}
-		if rerr == io.EOF {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, rerr
-		}
-	}
+	return httpmsg.Copy(w, resp.Body, *bp)
 }
 
 func drainAndClose(resp *httpmsg.Response) {
