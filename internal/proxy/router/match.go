@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
+	"github.com/ksgw/ksgw/internal/proxy/httpmsg"
 )
 
 // matchRoute applies every part of a RouteMatch; all must match. path is
@@ -154,7 +155,7 @@ func MatchString(m *dpconfig.StringMatcher, v string) bool {
 			return strings.Contains(v, m.Value)
 		}
 		for i := 0; i+len(m.Value) <= len(v); i++ {
-			if equalFoldASCII(v[i:i+len(m.Value)], m.Value) {
+			if httpmsg.EqualFold(v[i:i+len(m.Value)], m.Value) {
 				return true
 			}
 		}
@@ -170,32 +171,7 @@ func hasPrefix(s, prefix string, fold bool) bool {
 		return false
 	}
 	if fold {
-		return equalFoldASCII(s[:len(prefix)], prefix)
+		return httpmsg.EqualFold(s[:len(prefix)], prefix)
 	}
 	return s[:len(prefix)] == prefix
-}
-
-// equalFoldASCII compares equal-length strings ignoring ASCII case only;
-// strings.EqualFold also folds Unicode (the Kelvin sign equals 'k'), which
-// Envoy does not.
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x == y {
-			continue
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

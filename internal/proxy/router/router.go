@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
+	"github.com/ksgw/ksgw/internal/proxy/httpmsg"
 )
 
 // Request is what matching needs to know about a request. It is declared
@@ -208,7 +209,7 @@ func (t *Table) VirtualHost(authority string) *dpconfig.VirtualHost {
 // and suffix domains (a prefix wildcard "foo.*" cannot name a port and
 // would otherwise beat the exact "foo.com" for "foo.com:80").
 func (t *Table) lookup(authority string) *vhost {
-	host := lowerASCII(authority)
+	host := httpmsg.Lower(authority)
 	port := portStart(host)
 	if port >= 0 {
 		if t.portInDomains {
@@ -310,21 +311,4 @@ func stripPort(h string) string {
 		return h[:i]
 	}
 	return h
-}
-
-// lowerASCII lower-cases s without allocating when it is already lower
-// case. Envoy lower-cases the host with absl::AsciiStrToLower: ASCII only.
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }
