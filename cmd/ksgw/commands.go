@@ -189,7 +189,10 @@ func newTranslateCommand() *cobra.Command {
 }
 
 func newValidateCommand() *cobra.Command {
-	var rf renderFlags
+	var (
+		rf         renderFlags
+		showStatus bool
+	)
 	cmd := &cobra.Command{
 		Use:   "validate --config DIR",
 		Short: "check resources; one line per problem, non-zero exit if any",
@@ -203,6 +206,14 @@ func newValidateCommand() *cobra.Command {
 			for _, p := range problems {
 				fmt.Fprintln(cmd.OutOrStdout(), p)
 			}
+			if showStatus {
+				// The conditions a cluster would write to each object's status.
+				for _, st := range r.Result.Statuses {
+					for _, c := range st.Conditions {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s %s/%s: %s=%s %s: %s\n", st.Kind, st.Namespace, st.Name, c.Type, c.Status, c.Reason, c.Message)
+					}
+				}
+			}
 			if len(problems) > 0 {
 				return &exitError{1, fmt.Errorf("%d problem(s)", len(problems))}
 			}
@@ -211,5 +222,6 @@ func newValidateCommand() *cobra.Command {
 		},
 	}
 	rf.register(cmd)
+	cmd.Flags().BoolVar(&showStatus, "status", false, "also print every object's status conditions")
 	return cmd
 }

@@ -45,6 +45,10 @@ func TestQuickstartValidatesAndTranslates(t *testing.T) {
 	if err != nil || !strings.Contains(out, "ok: 1 gateway(s)") {
 		t.Fatalf("validate quickstart: %v\n%s", err, out)
 	}
+	out, err = run(t, "validate", "--config", "../../examples/quickstart", "--namespace", "tenant-a", "--status")
+	if err != nil || !strings.Contains(out, "Route tenant-a/product-canary: Programmed=True") {
+		t.Fatalf("validate --status: %v\n%s", err, out)
+	}
 	out, err = run(t, "translate", "--config", "../../examples/quickstart", "--namespace", "tenant-a", "--gateway", "tenant-a/tenant-gateway")
 	if err != nil {
 		t.Fatalf("translate: %v\n%s", err, out)
