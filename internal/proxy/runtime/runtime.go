@@ -100,7 +100,7 @@ func New(opts Options) *Runtime {
 	}
 	rt.upstream = upstream.NewManager(upstream.Options{
 		Logger:        opts.Logger,
-		NewPool:       newHostPool,
+		NewPool:       rt.newHostPool,
 		ClassifyError: classifyPoolError,
 	})
 	rt.gen.Store(emptyGeneration())

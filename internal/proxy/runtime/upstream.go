@@ -2,9 +2,14 @@ package runtime
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"time"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/httpmsg"
@@ -16,8 +21,8 @@ import (
 // newHostPool creates the connection pool of one upstream host from its
 // cluster's settings. The upstream manager calls it when a host appears and
 // closes the pool when the host leaves (after in-flight requests finish).
-func newHostPool(c *dpconfig.Cluster, addr netip.AddrPort) io.Closer {
-	return pool.New(pool.Config{
+func (rt *Runtime) newHostPool(c *dpconfig.Cluster, addr netip.AddrPort) io.Closer {
+	cfg := pool.Config{
 		Addr:               addr.String(),
 		HTTP2:              c.Protocol == dpconfig.HTTP2,
 		MaxConns:           int(c.MaxConnections),
@@ -25,7 +30,62 @@ func newHostPool(c *dpconfig.Cluster, addr netip.AddrPort) io.Closer {
 		MaxRequestsPerConn: int(c.MaxRequestsPerConnection),
 		IdleTimeout:        c.IdleTimeout,
 		ConnectTimeout:     c.ConnectTimeout,
-	})
+	}
+	if t := c.TLS; t != nil {
+		nd := &net.Dialer{KeepAlive: 30 * time.Second}
+		// Secrets are read when a connection is dialed, from the
+		// generation in force: SDS may arrive after CDS, and a rotated CA
+		// or client certificate reaches every new connection.
+		cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := &tls.Dialer{NetDialer: nd, Config: upstreamTLSConfig(t, rt.gen.Load().snapshot)}
+			return d.DialContext(ctx, network, addr)
+		}
+	}
+	return pool.New(cfg)
+}
+
+// upstreamTLSConfig builds the client side of DestinationRule tls (SIMPLE
+// or MUTUAL) from the snapshot being applied. A missing CA secret leaves no
+// trusted roots, so handshakes fail and the cluster answers 503: fail
+// closed, never plaintext.
+func upstreamTLSConfig(t *dpconfig.UpstreamTLS, snap *dpconfig.Snapshot) *tls.Config {
+	cfg := &tls.Config{ServerName: t.SNI, MinVersion: tls.VersionTLS12, NextProtos: t.ALPN, RootCAs: x509.NewCertPool()}
+	if snap != nil {
+		if s := snap.Secrets[t.ValidationSecret]; s != nil && s.CAPool != nil {
+			cfg.RootCAs = s.CAPool
+		}
+		if s := snap.Secrets[t.CertificateSecret]; t.CertificateSecret != "" && s != nil && s.Certificate != nil {
+			cfg.Certificates = []tls.Certificate{*s.Certificate}
+		}
+	}
+	// Envoy verifies an upstream's chain against trusted_ca and its names
+	// only against match_subject_alt_names: the dialed IP is not checked.
+	// crypto/tls would check the IP, so verification is done here instead.
+	roots, sans := cfg.RootCAs, t.SubjectAltNames
+	cfg.InsecureSkipVerify = true
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("upstream presented no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		leaf := cs.PeerCertificates[0]
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+			return err
+		}
+		if len(sans) == 0 {
+			return nil
+		}
+		for _, want := range sans {
+			if leaf.VerifyHostname(want) == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("upstream certificate matches none of %v", sans)
+	}
+	return cfg
 }
 
 func hostPool(h *upstream.Host) *pool.Pool { return h.Pool().(*pool.Pool) }

@@ -1,5 +1,0 @@
-package translate
-
-import "sort"
-
-func sortStrings(s []string) { sort.Strings(s) }
