@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -107,4 +108,9 @@ func socketAddress(ip string, port uint32) *corev3.Address {
 	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 		Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 	}}}
+}
+
+// errAt prefixes err with the IR field and index it concerns.
+func errAt(field string, i int, err error) error {
+	return fmt.Errorf("%s[%d]: %w", field, i, err)
 }

@@ -13,8 +13,12 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// ToJSON renders r for people: resources grouped by kind, typed configs
-// expanded, private keys replaced by "[redacted]". Deterministic.
+// ToJSON renders r for people (`ksgw translate -o json`): resources grouped
+// by kind ({listeners, routes, clusters, endpoints, secrets}), each in
+// protojson with proto field names and every Any expanded through the
+// global registry (this package imports each typed config it emits),
+// private keys replaced by "[redacted]". Deterministic: equal resources,
+// equal bytes.
 func ToJSON(r *Resources) ([]byte, error) {
 	doc, err := toDoc(r)
 	if err != nil {
@@ -29,7 +33,8 @@ func ToJSON(r *Resources) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ToYAML is ToJSON as YAML, for `ksgw translate` and golden files.
+// ToYAML is ToJSON as YAML (sigs.k8s.io/yaml, keys sorted), for `ksgw
+// translate` and golden files.
 func ToYAML(r *Resources) ([]byte, error) {
 	doc, err := toDoc(r)
 	if err != nil {
@@ -91,6 +96,8 @@ func toDoc(r *Resources) (*dumpDoc, error) {
 	return &d, nil
 }
 
+// redacted never lets key material reach a dump (STYLE: never log
+// secrets); certificates and CA bundles are public and stay.
 func redacted(s *tlsv3.Secret) *tlsv3.Secret {
 	c := proto.Clone(s).(*tlsv3.Secret)
 	if tc := c.GetTlsCertificate(); tc != nil && tc.PrivateKey != nil {

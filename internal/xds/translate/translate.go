@@ -107,8 +107,10 @@ func Translate(gw *ir.Gateway) (*Resources, error) {
 		out.Routes = append(out.Routes, rc)
 	}
 	out.versions = make(map[resource.Type]string, 5)
-	for typeURL, list := range out.ByType() {
-		v, err := finish(typeURL, list)
+	byType := out.ByType()
+	// A fixed order, so that the same bad IR always yields the same error.
+	for _, typeURL := range []resource.Type{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType, resource.SecretType} {
+		v, err := finish(typeURL, byType[typeURL])
 		if err != nil {
 			return nil, err
 		}
