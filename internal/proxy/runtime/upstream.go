@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
@@ -79,6 +80,15 @@ func upstreamTLSConfig(t *dpconfig.UpstreamTLS, snap *dpconfig.Snapshot) *tls.Co
 			return nil
 		}
 		for _, want := range sans {
+			// URI SANs (SPIFFE IDs) compare exactly; DNS SANs as hostnames.
+			if strings.Contains(want, "://") {
+				for _, u := range leaf.URIs {
+					if u.String() == want {
+						return nil
+					}
+				}
+				continue
+			}
 			if leaf.VerifyHostname(want) == nil {
 				return nil
 			}
