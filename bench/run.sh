@@ -4,11 +4,15 @@
 #
 #   bench/run.sh [--smoke] [benchrun flags...]     e.g. --scenario keepalive-64B-c50 --rounds 3
 #
-# Results: a table on stdout and bench/results/<date>[-smoke].json.
+# Results: a table on stdout (then one line per reload, upstream-failure and
+# control-plane scenario) and bench/results/<date>[-smoke].json.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/hack/install-deps.sh" nginx haproxy wrk
+# h2load (Debian nghttp2-client) drives the HTTP/2 scenario; without it that
+# scenario is skipped, the rest still runs.
+"$root/hack/install-deps.sh" h2load || echo "bench: h2load not installed; HTTP/2 scenario skipped" >&2
 command -v taskset >/dev/null || { echo "bench: taskset (util-linux) is required" >&2; exit 1; }
 
 bin=$(mktemp -d "${TMPDIR:-/tmp}/ksgw-bench-bin.XXXXXX")
@@ -23,5 +27,8 @@ cd "$root"
 # ksgw takes part unless KSGW_CMD names another command (e.g. the engine-only
 # bench/engine/fixedproxy): `ksgw standalone` with a one-route config.
 export KSGW_BIN="$bin/ksgw"
-export KSGW_CMD="${KSGW_CMD:-$root/bench/ksgw-standalone.sh}"
+if [[ -z "${KSGW_CMD:-}" ]]; then
+	export KSGW_CMD="$root/bench/ksgw-standalone.sh"
+	export KSGW_TLS_CMD="${KSGW_TLS_CMD:-$root/bench/ksgw-standalone-tls.sh}"
+fi
 "$bin/benchrun" --echo-bin "$bin/ksgw-echo" --out "$root/bench/results" "$@"

@@ -35,6 +35,14 @@ type scenario struct {
 	BodySize  int    `json:"body_size"`
 	Conns     int    `json:"connections"`
 	KeepAlive bool   `json:"keep_alive"`
+	TLS       bool   `json:"tls,omitempty"` // HTTPS, TLS 1.3 only, on the run's self-signed certificate
+	// H2: HTTP/2 over TLS (ALPN h2) driven by h2load, Streams concurrent
+	// streams on each of Conns connections.
+	H2      bool `json:"h2,omitempty"`
+	Streams int  `json:"streams,omitempty"`
+	// Routing selects scenario 5's configurations (routing.go); ksgw is then
+	// configured by benchrun itself, not by KSGW_CMD.
+	Routing string `json:"routing,omitempty"`
 }
 
 // scenarios: scenario 1 is keep-alive at two response sizes and two
@@ -46,6 +54,16 @@ var scenarios = []scenario{
 	{Name: "keepalive-16KiB-c50", BodySize: 16 << 10, Conns: 50, KeepAlive: true},
 	{Name: "keepalive-16KiB-c500", BodySize: 16 << 10, Conns: 500, KeepAlive: true},
 	{Name: "close-64B-c50", BodySize: 64, Conns: 50, KeepAlive: false},
+	// Scenario 3: TLS 1.3 over keep-alive connections (record layer cost),
+	// and a new connection, hence a full handshake, per request.
+	{Name: "tls-keepalive-64B-c50", BodySize: 64, Conns: 50, KeepAlive: true, TLS: true},
+	{Name: "tls-close-64B-c50", BodySize: 64, Conns: 50, KeepAlive: false, TLS: true},
+	// Scenario 5: 1,000 regex+header rules before the matching one; a 90/10
+	// weighted split.
+	{Name: "routes-1k-regex-64B-c50", BodySize: 64, Conns: 50, KeepAlive: true, Routing: routingRegex},
+	{Name: "canary-90-10-64B-c50", BodySize: 64, Conns: 50, KeepAlive: true, Routing: routingCanary},
+	// Scenario 4: HTTP/2 downstream, 10 connections × 100 concurrent streams.
+	{Name: "h2-64B-c10-m100", BodySize: 64, Conns: 10, KeepAlive: true, TLS: true, H2: true, Streams: 100},
 }
 
 type config struct {
@@ -62,6 +80,58 @@ type config struct {
 	backendCPU string
 	keep       bool
 	readyAfter time.Duration
+	// ksgwBin is the ksgw binary the scenarios that generate and edit a
+	// config directory start themselves (reload, control-plane scale,
+	// upstream failure); updateInterval is its --update-interval.
+	ksgwBin        string
+	updateInterval time.Duration
+	cpRoutes       []int // Route counts of the control-plane scale scenario
+	cpChanges      int   // single-route changes timed per count
+}
+
+// extraScenario is a scenario that is not one wrk workload per proxy: it
+// drives its processes itself and reports its own figures.
+type extraScenario struct {
+	name     string
+	what     string
+	ksgwOnly bool // needs --ksgw-bin; left out when ksgw is not a selected contender
+	run      func(ctx context.Context, env *extraEnv) (any, error)
+}
+
+// extraEnv is what an extra scenario gets from the harness.
+type extraEnv struct {
+	cfg     config
+	work    string // scratch directory shared by the run
+	script  string // report.lua
+	out     io.Writer
+	proxies []proxy // selected contenders, for scenarios run against peers
+}
+
+// extraResult is the JSON record of one extra scenario.
+type extraResult struct {
+	Scenario string `json:"scenario"`
+	Result   any    `json:"result,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// extras run after the wrk scenarios, in the order of the issue's list.
+func extras(cfg config) []extraScenario {
+	var out []extraScenario
+	out = append(out, extraScenario{name: "reload", ksgwOnly: true, what: "scenario 6: ksgw route changes (and nginx reloads) under load, failed requests and p99 vs steady", run: runReload})
+	out = append(out, extraScenario{name: "upstream-failure", what: "scenario 8: one of three backends killed under load, failures and recovery", run: runFailure})
+	counts := cfg.cpRoutes
+	if len(counts) == 0 {
+		counts = []int{1000, 10000}
+	}
+	for _, n := range counts {
+		name := "cp-scale-" + strconv.Itoa(n)
+		if n%1000 == 0 {
+			name = fmt.Sprintf("cp-scale-%dk", n/1000)
+		}
+		out = append(out, extraScenario{name: name, ksgwOnly: true, what: fmt.Sprintf("scenario 7: %d Routes, translation time, RSS, change→answer", n),
+			run: func(ctx context.Context, env *extraEnv) (any, error) { return runCPScale(ctx, env, n) }})
+	}
+	return out
 }
 
 func main() {
@@ -75,6 +145,7 @@ func run() error {
 	var (
 		cfg           config
 		only, prxs    string
+		cpRoutes      string
 		dur, warm     time.Duration
 		defaultProxy  = "1"
 		defaultClient = "0"
@@ -95,10 +166,17 @@ func run() error {
 	flag.StringVar(&cfg.backendCPU, "backend-cpu", "", "taskset CPU list for the echo backend (default: --client-cpu)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the scratch directory (configs, logs)")
 	flag.DurationVar(&cfg.readyAfter, "ready-timeout", 30*time.Second, "how long a proxy may take to answer 200")
+	flag.StringVar(&cfg.ksgwBin, "ksgw-bin", os.Getenv("KSGW_BIN"), "ksgw binary for the scenarios that generate its config (default $KSGW_BIN)")
+	flag.DurationVar(&cfg.updateInterval, "ksgw-update-interval", 100*time.Millisecond, "ksgw --update-interval (batch window) in those scenarios")
+	flag.StringVar(&cpRoutes, "cp-routes", "", "Route counts for the control-plane scale scenario (default 1000,10000; 1000 with --smoke)")
+	flag.IntVar(&cfg.cpChanges, "cp-changes", 0, "single-route changes timed per Route count (default 50, 5 with --smoke)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: benchrun --echo-bin PATH [flags]\n\nscenarios:\n")
 		for _, s := range scenarios {
 			fmt.Fprintf(flag.CommandLine.Output(), "  %s\n", s.Name)
+		}
+		for _, e := range extras(cfg) {
+			fmt.Fprintf(flag.CommandLine.Output(), "  %s (%s)\n", e.name, e.what)
 		}
 		fmt.Fprintln(flag.CommandLine.Output())
 		flag.PrintDefaults()
@@ -119,6 +197,19 @@ func run() error {
 	}
 	cfg.only, cfg.proxies = splitList(only), splitList(prxs)
 	cfg.backendCPU = cmp.Or(cfg.backendCPU, cfg.clientCPU)
+	cpDefault := "1000,10000"
+	if cfg.smoke {
+		cpDefault = "1000"
+		cfg.cpChanges = cmp.Or(cfg.cpChanges, 5)
+	}
+	cfg.cpChanges = cmp.Or(cfg.cpChanges, 50)
+	for _, f := range splitList(cmp.Or(cpRoutes, cpDefault)) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 100 {
+			return fmt.Errorf("--cp-routes %q: want counts ≥ 100", f)
+		}
+		cfg.cpRoutes = append(cfg.cpRoutes, n)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -135,25 +226,35 @@ func splitList(s string) []string {
 	return out
 }
 
-func selectScenarios(only []string) ([]scenario, error) {
+func selectScenarios(only []string, ext []extraScenario) ([]scenario, []extraScenario, error) {
 	if len(only) == 0 {
-		return scenarios, nil
+		return scenarios, ext, nil
 	}
 	exact := func(o string) bool {
-		return slices.ContainsFunc(scenarios, func(s scenario) bool { return s.Name == o })
+		return slices.ContainsFunc(scenarios, func(s scenario) bool { return s.Name == o }) ||
+			slices.ContainsFunc(ext, func(e extraScenario) bool { return e.name == o })
+	}
+	// A full name selects only itself ("keepalive-64B-c50" must not also
+	// pick c500); anything else is a substring.
+	match := func(name string) bool {
+		return slices.ContainsFunc(only, func(o string) bool { return name == o || !exact(o) && strings.Contains(name, o) })
 	}
 	var out []scenario
 	for _, s := range scenarios {
-		// A full name selects only itself ("keepalive-64B-c50" must not
-		// also pick c500); anything else is a substring.
-		if slices.ContainsFunc(only, func(o string) bool { return s.Name == o || !exact(o) && strings.Contains(s.Name, o) }) {
+		if match(s.Name) {
 			out = append(out, s)
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("--scenario %q matches none of the scenarios", strings.Join(only, ","))
+	var outExt []extraScenario
+	for _, e := range ext {
+		if match(e.name) {
+			outExt = append(outExt, e)
+		}
 	}
-	return out, nil
+	if len(out) == 0 && len(outExt) == 0 {
+		return nil, nil, fmt.Errorf("--scenario %q matches none of the scenarios", strings.Join(only, ","))
+	}
+	return out, outExt, nil
 }
 
 func selectProxies(names []string) ([]proxy, error) {
@@ -220,10 +321,11 @@ type report struct {
 	Scenarios   []scenario        `json:"scenarios"`
 	Summary     []summaryRow      `json:"summary"`
 	Runs        []runResult       `json:"runs"`
+	Extra       []extraResult     `json:"extra,omitempty"`
 }
 
 func bench(ctx context.Context, cfg config, out io.Writer) error {
-	scs, err := selectScenarios(cfg.only)
+	scs, ext, err := selectScenarios(cfg.only, extras(cfg))
 	if err != nil {
 		return err
 	}
@@ -248,6 +350,21 @@ func bench(ctx context.Context, cfg config, out io.Writer) error {
 	script := filepath.Join(work, "report.lua")
 	if err := os.WriteFile(script, []byte(reportLua), 0o644); err != nil {
 		return err
+	}
+
+	if slices.ContainsFunc(scs, func(s scenario) bool { return s.H2 }) {
+		if _, err := exec.LookPath("h2load"); err != nil {
+			// Optional tool (Debian nghttp2-client): without it the h2
+			// scenarios are left out, not failed.
+			fmt.Fprintln(os.Stderr, "benchrun: h2load not found (hack/install-deps.sh h2load); HTTP/2 scenarios skipped")
+			scs = slices.DeleteFunc(scs, func(s scenario) bool { return s.H2 })
+		}
+	}
+	var cert benchCert
+	if slices.ContainsFunc(scs, func(s scenario) bool { return s.TLS }) {
+		if cert, err = generateCert(work); err != nil {
+			return err
+		}
 	}
 
 	// One fixed-size backend per body size, on the client's core: the proxy's
@@ -286,7 +403,7 @@ func bench(ctx context.Context, cfg config, out io.Writer) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				r := measure(ctx, cfg, work, script, sc, p, backends[sc.BodySize], round)
+				r := measure(ctx, cfg, work, script, sc, p, backends[sc.BodySize], cert, round)
 				if r.Error != "" {
 					fmt.Fprintf(os.Stderr, "benchrun: %s/%s round %d: %s\n%s\n", sc.Name, p.name, round, r.Error, r.ProxyLogOnFail)
 				}
@@ -295,7 +412,31 @@ func bench(ctx context.Context, cfg config, out io.Writer) error {
 		}
 	}
 	rep.Summary = summarize(rep.Runs, scs, prs)
-	printTable(out, rep.Summary)
+	if len(scs) > 0 {
+		printTable(out, rep.Summary)
+	}
+	env := &extraEnv{cfg: cfg, work: work, script: script, out: out, proxies: prs}
+	extraFailed := false
+	wantKSGW := len(cfg.proxies) == 0 || slices.Contains(cfg.proxies, "ksgw")
+	for _, e := range ext {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.ksgwOnly && (!wantKSGW || cfg.ksgwBin == "") {
+			fmt.Fprintf(out, "%s: skipped (needs ksgw: --ksgw-bin, and ksgw among --proxies)\n", e.name)
+			continue
+		}
+		r, err := e.run(ctx, env)
+		x := extraResult{Scenario: e.name, Result: r}
+		if err != nil {
+			// A broken harness (a process that would not start, a tool
+			// that failed); a missed bar is a figure, not an error.
+			x.Error = err.Error()
+			extraFailed = true
+			fmt.Fprintf(os.Stderr, "benchrun: %s: %s\n", e.name, err)
+		}
+		rep.Extra = append(rep.Extra, x)
+	}
 
 	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
 		return err
@@ -317,6 +458,9 @@ func bench(ctx context.Context, cfg config, out io.Writer) error {
 		if r.Error != "" {
 			return errors.New("some runs failed (see above)")
 		}
+	}
+	if extraFailed {
+		return errors.New("some scenarios failed (see above)")
 	}
 	return nil
 }
@@ -345,7 +489,7 @@ func startBackend(ctx context.Context, cfg config, work string, size int) (*proc
 
 // measure runs one proxy through one scenario: start it fresh (so peak RSS
 // belongs to this scenario), warm up, then measure wrk and the proxy's CPU.
-func measure(ctx context.Context, cfg config, work, script string, sc scenario, px proxy, backend string, round int) runResult {
+func measure(ctx context.Context, cfg config, work, script string, sc scenario, px proxy, backend string, cert benchCert, round int) runResult {
 	res := runResult{Scenario: sc.Name, Proxy: px.name, Round: round}
 	fail := func(dir string, err error) runResult {
 		res.Error = err.Error()
@@ -361,18 +505,39 @@ func measure(ctx context.Context, cfg config, work, script string, sc scenario, 
 		return fail(dir, err)
 	}
 	params := proxyParams{Dir: dir, Listen: "127.0.0.1:" + strconv.Itoa(port), Port: port, Backend: backend, CPU: cfg.proxyCPU}
+	if sc.TLS {
+		params.TLS, params.Cert, params.H2 = true, cert, sc.H2
+	}
+	if sc.Routing != "" {
+		params.Routing = sc.Routing
+		if sc.Routing == routingRegex {
+			params.RegexRules = regexRules()
+		}
+		if px.name == "ksgw" {
+			px.start = func(ctx context.Context, p proxyParams) (*proc, error) { return startKSGWRouting(ctx, cfg, p) }
+		}
+	}
 	p, err := px.start(ctx, params)
 	if err != nil {
 		return fail(dir, err)
 	}
 	defer p.stop(5 * time.Second)
 	url := "http://" + params.Listen + "/"
+	if sc.TLS {
+		url = "https://" + params.Listen + "/"
+	}
 	if err := waitReady(ctx, url, p.done, cfg.readyAfter); err != nil {
 		return fail(dir, err)
 	}
 
+	load := func(script string, d time.Duration) (wrkResult, error) {
+		if sc.H2 {
+			return runH2load(ctx, cfg, sc, url, dir, d)
+		}
+		return runWrk(ctx, cfg, sc, url, script, d)
+	}
 	if cfg.warmup > 0 {
-		if _, err := runWrk(ctx, cfg, sc, url, "", cfg.warmup); err != nil {
+		if _, err := load("", cfg.warmup); err != nil {
 			return fail(dir, fmt.Errorf("warm-up: %w", err))
 		}
 	}
@@ -380,7 +545,7 @@ func measure(ctx context.Context, cfg config, work, script string, sc scenario, 
 	if err != nil {
 		return fail(dir, err)
 	}
-	w, err := runWrk(ctx, cfg, sc, url, script, cfg.duration)
+	w, err := load(script, cfg.duration)
 	if err != nil {
 		return fail(dir, err)
 	}

@@ -171,11 +171,16 @@ func TestSummarizeTakesMedianAndRatios(t *testing.T) {
 }
 
 func TestScenarioAndProxySelection(t *testing.T) {
-	got, err := selectScenarios([]string{"close", "keepalive-16KiB-c50"})
-	if err != nil || len(got) != 2 || got[0].Name != "keepalive-16KiB-c50" || got[1].Name != "close-64B-c50" {
-		t.Errorf("got %+v, %v", got, err)
+	ext := extras(config{})
+	got, gotExt, err := selectScenarios([]string{"close", "keepalive-16KiB-c50"}, ext)
+	if err != nil || len(got) != 3 || got[0].Name != "keepalive-16KiB-c50" || got[1].Name != "close-64B-c50" || got[2].Name != "tls-close-64B-c50" || len(gotExt) != 0 {
+		t.Errorf("got %+v %+v, %v", got, gotExt, err)
 	}
-	if _, err := selectScenarios([]string{"nope"}); err == nil {
+	got, gotExt, err = selectScenarios([]string{"reload"}, ext)
+	if err != nil || len(got) != 0 || len(gotExt) != 1 || gotExt[0].name != "reload" {
+		t.Errorf("got %+v %+v, %v", got, gotExt, err)
+	}
+	if _, _, err := selectScenarios([]string{"nope"}, ext); err == nil {
 		t.Error("no error for an unknown scenario")
 	}
 	names := func(ps []proxy) (n []string) {

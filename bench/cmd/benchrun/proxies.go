@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -34,6 +36,14 @@ type proxyParams struct {
 	Port    int
 	Backend string // host:port of the echo backend
 	CPU     string // taskset CPU list the proxy is pinned to
+	// TLS: listen with HTTPS (TLS 1.3 only) on Cert instead of plain HTTP.
+	TLS  bool
+	Cert benchCert
+	H2   bool // also offer HTTP/2 by ALPN
+	// Routing is scenario 5's configuration ("regex" with RegexRules, or
+	// "canary"); empty for one catch-all route.
+	Routing    string
+	RegexRules []regexRule
 }
 
 // proxy is one contender. start returns the started process; benchrun
@@ -62,6 +72,9 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 //	KSGW_CMD='bench/ksgw-standalone.sh {dir} {listen} {backend}'
 const ksgwCmdEnv = "KSGW_CMD"
 
+// ksgwTLSCmdEnv is KSGW_CMD for the TLS scenarios.
+const ksgwTLSCmdEnv = "KSGW_TLS_CMD"
+
 // proxies returns the contenders in the order they alternate in: the
 // reference proxies first, then ksgw when KSGW_CMD is set.
 func proxies(getenv func(string) string) []proxy {
@@ -70,7 +83,14 @@ func proxies(getenv func(string) string) []proxy {
 		{name: "haproxy", start: startHAProxy},
 	}
 	if cmd := strings.TrimSpace(getenv(ksgwCmdEnv)); cmd != "" {
+		// The TLS scenarios need ksgw configured for HTTPS on {port}: a
+		// separate command, defaulting to KSGW_CMD (which then gets the
+		// certificate in KSGW_TLS_CERT and KSGW_TLS_KEY).
+		tlsCmd := cmp.Or(strings.TrimSpace(getenv(ksgwTLSCmdEnv)), cmd)
 		ps = append(ps, proxy{name: "ksgw", start: func(ctx context.Context, p proxyParams) (*proc, error) {
+			if p.TLS {
+				return startKSGW(ctx, tlsCmd, p)
+			}
 			return startKSGW(ctx, cmd, p)
 		}})
 	}
@@ -129,6 +149,16 @@ func startPinned(ctx context.Context, p proxyParams, name string, argv ...string
 	c.Env = append(os.Environ(),
 		"KSGW_LISTEN="+p.Listen, "KSGW_PORT="+strconv.Itoa(p.Port), "KSGW_BACKEND="+p.Backend, "KSGW_DIR="+p.Dir,
 		"GOMAXPROCS=1") // a Go proxy on one pinned core should know it has one
+	if p.TLS {
+		// For KSGW_TLS_CMD (bench/ksgw-standalone-tls.sh): HTTPS on
+		// KSGW_PORT with this certificate; KSGW_HTTP_PORT is a second free
+		// port for the Gateway's plain listener (PORT+1 may be taken).
+		alt, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		c.Env = append(c.Env, "KSGW_TLS_CERT="+p.Cert.CertFile, "KSGW_TLS_KEY="+p.Cert.KeyFile, "KSGW_HTTP_PORT="+strconv.Itoa(alt))
+	}
 	// Stop the whole group (sh -c children, nginx workers) on cancellation.
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	c.WaitDelay = 5 * time.Second
@@ -161,7 +191,9 @@ func (p *proc) stop(grace time.Duration) {
 func waitReady(ctx context.Context, url string, exited <-chan struct{}, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		// The run's own self-signed certificate, for the TLS scenarios.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	var last error
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

@@ -134,5 +134,10 @@ func wrkArgs(sc scenario, url, script string, d time.Duration) []string {
 	if !sc.KeepAlive {
 		args = append(args, "-H", "Connection: close")
 	}
+	if sc.Routing == routingRegex {
+		path, header := regexTarget()
+		args = append(args, "-H", header)
+		url = strings.TrimSuffix(url, "/") + path
+	}
 	return append(args, url)
 }
