@@ -24,7 +24,8 @@ func table1000(tb testing.TB) *Table {
 		case 2:
 			m.PathKind, m.Path = dpconfig.PathExact, fmt.Sprintf("/svc%d/health", i)
 		case 3:
-			m.PathKind, m.Regex = dpconfig.PathRegex, anchored(fmt.Sprintf("/svc%d/items/[0-9]+", i))
+			m.Path = fmt.Sprintf("/svc%d/items/[0-9]+", i)
+			m.PathKind, m.Regex = dpconfig.PathRegex, anchored(m.Path)
 		}
 		if i%3 == 0 {
 			m.Headers = append(m.Headers, dpconfig.HeaderMatcher{Name: "x-tenant", String: &dpconfig.StringMatcher{Kind: dpconfig.StringExact, Value: fmt.Sprint(i % 10)}})
@@ -94,5 +95,28 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	tab.Match(r) // warm the regexp machine pools
 	if n := testing.AllocsPerRun(100, func() { tab.Match(r) }); n != 0 {
 		t.Fatalf("Match allocates %v times per call, want 0", n)
+	}
+}
+
+// BenchmarkMatchRegexRules is bench/ scenario 5's shape: 1,000 rules of a
+// path regex plus an exact x-tenant header, the request matching the last.
+func BenchmarkMatchRegexRules(b *testing.B) {
+	var routes []*dpconfig.Route
+	for i := 0; i < 1000; i++ {
+		m := dpconfig.RouteMatch{CaseSensitive: true, PathKind: dpconfig.PathRegex, Path: fmt.Sprintf("/api/v[0-9]+/svc-%d/[a-z0-9-]+", i)}
+		m.Regex = anchored(m.Path)
+		m.Headers = []dpconfig.HeaderMatcher{{Name: "x-tenant", String: &dpconfig.StringMatcher{Kind: dpconfig.StringExact, Value: fmt.Sprint("tenant-", i%10)}}}
+		routes = append(routes, route(fmt.Sprint(i), m))
+	}
+	tab, err := Compile(&dpconfig.RouteConfig{VirtualHosts: []*dpconfig.VirtualHost{{Name: "any", Domains: []string{"*"}, Routes: routes}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &req{authority: "bench.local", path: "/api/v1/svc-999/items", headers: map[string]string{"x-tenant": "tenant-9"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, rt := tab.Match(r); rt == nil || rt.Name != "999" {
+			b.Fatalf("matched %v, want 999", rt)
+		}
 	}
 }

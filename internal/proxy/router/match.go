@@ -10,13 +10,35 @@ import (
 
 // matchRoute applies every part of a RouteMatch; all must match. path is
 // the request path without query or fragment.
-func matchRoute(m *dpconfig.RouteMatch, path string, r Request) bool {
-	if !matchPath(m, path) {
+//
+// The parts are ANDed and free of side effects, so the order is ours to
+// choose: regexes, the dearest parts, run after the other matchers.
+//
+// need, when not empty, is a literal the path must contain for the path
+// regex to match (see requiredLiteral); it is checked before the regex.
+func matchRoute(m *dpconfig.RouteMatch, need, path string, r Request) bool {
+	regexPath := m.PathKind == dpconfig.PathRegex
+	if !regexPath && !matchPath(m, path) {
 		return false
 	}
+	regexHeaders := false
 	for i := range m.Headers {
+		if isRegex(&m.Headers[i]) {
+			regexHeaders = true
+			continue
+		}
 		if !matchHeader(&m.Headers[i], r) {
 			return false
+		}
+	}
+	if regexPath && (need != "" && !strings.Contains(path, need) || !matchPath(m, path)) {
+		return false
+	}
+	if regexHeaders {
+		for i := range m.Headers {
+			if isRegex(&m.Headers[i]) && !matchHeader(&m.Headers[i], r) {
+				return false
+			}
 		}
 	}
 	if len(m.QueryParams) > 0 {
@@ -28,6 +50,10 @@ func matchRoute(m *dpconfig.RouteMatch, path string, r Request) bool {
 		}
 	}
 	return true
+}
+
+func isRegex(h *dpconfig.HeaderMatcher) bool {
+	return h.String != nil && h.String.Kind == dpconfig.StringRegex
 }
 
 // matchPath follows Envoy's *RouteEntryImpl::matches. Envoy does not
