@@ -62,4 +62,4 @@ spec:
 YAML
 # The admin and xDS ports must not collide with a previous run's.
 exec "$bin" standalone --config "$conf" --access-log off --log-level warn \
-  --xds-address 127.0.0.1:0 --admin-base-port "$((KSGW_PORT + 2))"
+  --xds-address 127.0.0.1:0 --admin-base-port "$((KSGW_PORT + 2))" ${KSGW_EXTRA_ARGS:-}

@@ -46,6 +46,7 @@ func exitCode(err error) int {
 
 func newRootCommand() *cobra.Command {
 	var logLevel string
+	var prof profiling
 	root := &cobra.Command{
 		Use:           "ksgw",
 		Short:         "ksgw: a cloud-native ingress gateway driven by Envoy xDS",
@@ -58,9 +59,11 @@ func newRootCommand() *cobra.Command {
 			}
 			logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 			cmd.SetContext(withLogger(cmd.Context(), logger))
-			return nil
+			return prof.start()
 		},
+		PersistentPostRunE: func(*cobra.Command, []string) error { return prof.stop() },
 	}
+	prof.addFlags(root)
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(
 		newStandaloneCommand(),

@@ -35,7 +35,7 @@ type Config struct {
 
 	MaxConns           int           // open connections; default 1024 (Envoy circuit breaker max_connections)
 	MaxPending         int           // requests waiting for a connection; default 1024 (max_pending_requests)
-	MaxIdle            int           // idle keep-alive connections kept; default 128
+	MaxIdle            int           // idle keep-alive connections kept; default MaxConns
 	IdleTimeout        time.Duration // idle connection lifetime; default 60s
 	MaxRequestsPerConn int           // 0 = unlimited (max_requests_per_connection)
 	ConnectTimeout     time.Duration // default 5s (Envoy's connect_timeout default)
@@ -142,8 +142,12 @@ func New(cfg Config) *Pool {
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 1024
 	}
+	// Envoy keeps every upstream connection until its idle timeout; it
+	// has no cap on idle connections below max_connections. A lower cap
+	// closes connections that the next burst must dial again, which under
+	// many concurrent streams (h2 downstream) turns into connection churn.
 	if cfg.MaxIdle <= 0 {
-		cfg.MaxIdle = 128
+		cfg.MaxIdle = cfg.MaxConns
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 60 * time.Second
