@@ -15,9 +15,6 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
-	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
-	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
 )
@@ -26,33 +23,36 @@ const hcmFilterName = "envoy.filters.network.http_connection_manager"
 
 // DecodeListener decodes a Listener.
 func DecodeListener(a *anypb.Any) (*Listener, error) {
-	_, l, err := decodeListenerAny(a)
+	_, l, err := decodeListenerAny(a, nil)
 	return l, err
 }
 
-func decodeListenerAny(a *anypb.Any) (string, *Listener, error) {
+func decodeListenerAny(a *anypb.Any, ext Extensions) (string, *Listener, error) {
 	var l listenerv3.Listener
 	name, err := unmarshalAny(a, &l, "listener", l.GetName)
 	if err != nil {
 		return name, nil, err
 	}
-	out, err := decodeListener(&l)
+	out, err := decodeListener(&l, ext)
 	if err != nil {
 		return name, nil, fmt.Errorf("listener %q: %w", name, err)
 	}
 	return name, out, nil
 }
 
-func decodeListener(l *listenerv3.Listener) (*Listener, error) {
-	// listener_filters (tls_inspector) are not needed: the proxy reads the
-	// ClientHello itself to select a filter chain by SNI.
+func decodeListener(l *listenerv3.Listener, ext Extensions) (*Listener, error) {
+	// listener_filters: tls_inspector is not needed (the proxy reads the
+	// ClientHello itself to select a filter chain by SNI); proxy_protocol
+	// is implemented.
 	if err := onlyFields(l, "name", "address", "filter_chains", "listener_filters"); err != nil {
 		return nil, err
 	}
+	var lfs []*listenerFilter
 	for i, lf := range l.GetListenerFilters() {
-		if lf.GetName() != "envoy.filters.listener.tls_inspector" {
-			return nil, errAt(fmt.Sprintf("listener_filters[%d]", i), "unsupported listener filter %q", lf.GetName())
+		if err := onlyFields(lf, "name", "typed_config"); err != nil {
+			return nil, wrapAt(fmt.Sprintf("listener_filters[%d]", i), err)
 		}
+		lfs = append(lfs, &listenerFilter{name: lf.GetName(), cfg: lf.GetTypedConfig()})
 	}
 	sa := l.GetAddress().GetSocketAddress()
 	if sa == nil {
@@ -73,9 +73,12 @@ func decodeListener(l *listenerv3.Listener) (*Listener, error) {
 		return nil, errAt("address.socket_address.port_value", "%d is not a port", port)
 	}
 	out := &Listener{Name: l.GetName(), Address: netip.AddrPortFrom(ip, uint16(port))}
+	if err := decodeListenerFilters(out, lfs); err != nil {
+		return nil, err
+	}
 	seen := map[string]int{}
 	for i, fc := range l.GetFilterChains() {
-		c, err := decodeFilterChain(fc)
+		c, err := decodeFilterChain(fc, ext)
 		if err != nil {
 			return nil, wrapAt(fmt.Sprintf("filter_chains[%d]", i), err)
 		}
@@ -95,7 +98,7 @@ func decodeListener(l *listenerv3.Listener) (*Listener, error) {
 	return out, nil
 }
 
-func decodeFilterChain(fc *listenerv3.FilterChain) (*FilterChain, error) {
+func decodeFilterChain(fc *listenerv3.FilterChain, ext Extensions) (*FilterChain, error) {
 	if err := onlyFields(fc, "name", "filter_chain_match", "filters", "transport_socket"); err != nil {
 		return nil, err
 	}
@@ -132,7 +135,7 @@ func decodeFilterChain(fc *listenerv3.FilterChain) (*FilterChain, error) {
 	if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
 		return nil, errAt("filters[0].typed_config", "%v", err)
 	}
-	h, err := decodeHCM(&hcm)
+	h, err := decodeHCM(&hcm, ext)
 	if err != nil {
 		return nil, wrapAt("filters[0].typed_config", err)
 	}
@@ -140,10 +143,11 @@ func decodeFilterChain(fc *listenerv3.FilterChain) (*FilterChain, error) {
 	return out, nil
 }
 
-func decodeHCM(h *hcmv3.HttpConnectionManager) (*HTTPConnectionManager, error) {
+func decodeHCM(h *hcmv3.HttpConnectionManager, ext Extensions) (*HTTPConnectionManager, error) {
 	if err := onlyFields(h, "stat_prefix", "codec_type", "rds", "route_config", "use_remote_address",
 		"xff_num_trusted_hops", "generate_request_id", "upgrade_configs", "common_http_protocol_options",
-		"request_headers_timeout", "stream_idle_timeout", "max_request_headers_kb", "http_filters"); err != nil {
+		"request_headers_timeout", "stream_idle_timeout", "max_request_headers_kb", "http_filters",
+		"forward_client_cert_details", "set_current_client_cert_details", "original_ip_detection_extensions"); err != nil {
 		return nil, err
 	}
 	out := &HTTPConnectionManager{
@@ -177,7 +181,7 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*HTTPConnectionManager, error) {
 		}
 		out.RouteConfigName = rs.Rds.GetRouteConfigName()
 	case *hcmv3.HttpConnectionManager_RouteConfig:
-		rc, err := decodeRouteConfig(rs.RouteConfig)
+		rc, err := decodeRouteConfig(rs.RouteConfig, ext)
 		if err != nil {
 			return nil, wrapAt("route_config", err)
 		}
@@ -213,7 +217,14 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*HTTPConnectionManager, error) {
 		}
 		out.WebSocket = u.GetEnabled() == nil || u.GetEnabled().GetValue()
 	}
+	if err := decodeClientCert(h, out); err != nil {
+		return nil, err
+	}
+	if err := decodeOriginalIPDetection(h, out); err != nil {
+		return nil, err
+	}
 	sawRouter := false
+	names := map[string]bool{}
 	for i, f := range h.GetHttpFilters() {
 		field := fmt.Sprintf("http_filters[%d]", i)
 		if err := onlyFields(f, "name", "typed_config", "is_optional", "disabled"); err != nil {
@@ -222,7 +233,14 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*HTTPConnectionManager, error) {
 		if sawRouter {
 			return nil, errAt(field, "filter %q after the router never runs", f.GetName())
 		}
-		if err := checkHTTPFilterConfig(f.GetName(), f.GetTypedConfig()); err != nil {
+		if names[f.GetName()] {
+			// Per-route configs are keyed by name: a repeated name
+			// would make them ambiguous.
+			return nil, errAt(field+".name", "%q is used twice", f.GetName())
+		}
+		names[f.GetName()] = true
+		hf, err := decodeHTTPFilter(f, ext)
+		if err != nil {
 			if errors.Is(err, errUnknownFilter) && f.GetIsOptional() {
 				// Envoy skips an optional filter it does not know;
 				// say so in the model so /config_dump can show it.
@@ -231,13 +249,13 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*HTTPConnectionManager, error) {
 			}
 			return nil, wrapAt(field, err)
 		}
-		if f.GetName() == RouterFilterName {
+		if hf.TypeURL == routerTypeURL {
 			if f.GetDisabled() {
 				return nil, errAt(field+".disabled", "the router cannot be disabled")
 			}
 			sawRouter = true
 		}
-		out.HTTPFilters = append(out.HTTPFilters, f.GetName())
+		out.HTTPFilters = append(out.HTTPFilters, hf)
 	}
 	if !sawRouter {
 		return nil, errAt("http_filters", "the last filter must be %s", RouterFilterName)
@@ -246,34 +264,6 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*HTTPConnectionManager, error) {
 }
 
 var errUnknownFilter = errors.New("unsupported HTTP filter")
-
-// checkHTTPFilterConfig checks a listener-level HTTP filter. The fault and
-// CORS filters are configured per route only (docs/xds-contract.md): a
-// listener-level fault would apply to every route, which the proxy does
-// not implement, so it must be empty.
-func checkHTTPFilterConfig(name string, cfg *anypb.Any) error {
-	var m proto.Message
-	switch name {
-	case FaultFilterName:
-		m = &faultv3.HTTPFault{}
-	case CORSFilterName:
-		m = &corsv3.Cors{}
-	case RouterFilterName:
-		m = &routerv3.Router{}
-	default:
-		return fmt.Errorf("%w %q", errUnknownFilter, name)
-	}
-	if cfg == nil {
-		return nil
-	}
-	if err := cfg.UnmarshalTo(m); err != nil {
-		return errAt("typed_config", "%v", err)
-	}
-	if err := onlyFields(m); err != nil {
-		return wrapAt("typed_config", err)
-	}
-	return nil
-}
 
 var tlsVersions = map[tlsv3.TlsParameters_TlsProtocol]uint16{
 	tlsv3.TlsParameters_TLSv1_0: tls.VersionTLS10,

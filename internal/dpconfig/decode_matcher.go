@@ -34,10 +34,15 @@ type Decoder = func(*anypb.Any) (name string, value any, err error)
 // Decoders returns a decoder per supported type URL. On error the name is
 // still returned when the resource could be unmarshalled, so that the xDS
 // client can attribute the NACK to it (as grpc-go's xdsresource does).
-func Decoders() map[string]Decoder {
+func Decoders() map[string]Decoder { return DecodersWith(nil) }
+
+// DecodersWith is Decoders with extension filter parsers: HTTP filter
+// configs whose type URL is in ext are decoded by its parser (see
+// FilterParser); any other unknown filter is still a NACK.
+func DecodersWith(ext Extensions) map[string]Decoder {
 	return map[string]Decoder{
-		ListenerTypeURL: func(a *anypb.Any) (string, any, error) { return asAny(decodeListenerAny(a)) },
-		RouteTypeURL:    func(a *anypb.Any) (string, any, error) { return asAny(decodeRouteAny(a)) },
+		ListenerTypeURL: func(a *anypb.Any) (string, any, error) { return asAny(decodeListenerAny(a, ext)) },
+		RouteTypeURL:    func(a *anypb.Any) (string, any, error) { return asAny(decodeRouteAny(a, ext)) },
 		ClusterTypeURL:  func(a *anypb.Any) (string, any, error) { return asAny(decodeClusterAny(a)) },
 		EndpointTypeURL: func(a *anypb.Any) (string, any, error) { return asAny(decodeEndpointsAny(a)) },
 		SecretTypeURL:   func(a *anypb.Any) (string, any, error) { return asAny(decodeSecretAny(a)) },

@@ -29,24 +29,24 @@ const (
 
 // DecodeRoute decodes a RouteConfiguration.
 func DecodeRoute(a *anypb.Any) (*RouteConfig, error) {
-	_, rc, err := decodeRouteAny(a)
+	_, rc, err := decodeRouteAny(a, nil)
 	return rc, err
 }
 
-func decodeRouteAny(a *anypb.Any) (string, *RouteConfig, error) {
+func decodeRouteAny(a *anypb.Any, ext Extensions) (string, *RouteConfig, error) {
 	var rc routev3.RouteConfiguration
 	name, err := unmarshalAny(a, &rc, "route", rc.GetName)
 	if err != nil {
 		return name, nil, err
 	}
-	out, err := decodeRouteConfig(&rc)
+	out, err := decodeRouteConfig(&rc, ext)
 	if err != nil {
 		return name, nil, fmt.Errorf("route %q: %w", name, err)
 	}
 	return name, out, nil
 }
 
-func decodeRouteConfig(rc *routev3.RouteConfiguration) (*RouteConfig, error) {
+func decodeRouteConfig(rc *routev3.RouteConfiguration, ext Extensions) (*RouteConfig, error) {
 	if err := onlyFields(rc, "name", "virtual_hosts"); err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func decodeRouteConfig(rc *routev3.RouteConfiguration) (*RouteConfig, error) {
 	// (RouteMatcher: "Only unique values for domains are permitted").
 	seen := map[string]int{}
 	for i, vh := range rc.GetVirtualHosts() {
-		v, err := decodeVirtualHost(vh)
+		v, err := decodeVirtualHost(vh, ext)
 		if err != nil {
 			return nil, wrapAt(fmt.Sprintf("virtual_hosts[%d]", i), err)
 		}
@@ -70,7 +70,7 @@ func decodeRouteConfig(rc *routev3.RouteConfiguration) (*RouteConfig, error) {
 	return out, nil
 }
 
-func decodeVirtualHost(vh *routev3.VirtualHost) (*VirtualHost, error) {
+func decodeVirtualHost(vh *routev3.VirtualHost, ext Extensions) (*VirtualHost, error) {
 	if err := onlyFields(vh, "name", "domains", "routes"); err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func decodeVirtualHost(vh *routev3.VirtualHost) (*VirtualHost, error) {
 		out.Domains = append(out.Domains, lower(d))
 	}
 	for i, r := range vh.GetRoutes() {
-		rt, err := decodeRouteEntry(r)
+		rt, err := decodeRouteEntry(r, ext)
 		if err != nil {
 			return nil, wrapAt(fmt.Sprintf("routes[%d]", i), err)
 		}
@@ -89,7 +89,7 @@ func decodeVirtualHost(vh *routev3.VirtualHost) (*VirtualHost, error) {
 	return out, nil
 }
 
-func decodeRouteEntry(r *routev3.Route) (*Route, error) {
+func decodeRouteEntry(r *routev3.Route, ext Extensions) (*Route, error) {
 	if err := onlyFields(r, "name", "match", "route", "redirect", "direct_response", "metadata",
 		"request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
 		"response_headers_to_remove", "typed_per_filter_config"); err != nil {
@@ -130,7 +130,7 @@ func decodeRouteEntry(r *routev3.Route) (*Route, error) {
 	}
 	// Sorted for deterministic errors: map order is random.
 	for _, name := range slices.Sorted(maps.Keys(r.GetTypedPerFilterConfig())) {
-		if err := decodePerFilterConfig(out, name, r.GetTypedPerFilterConfig()[name]); err != nil {
+		if err := decodePerFilterConfig(out, name, r.GetTypedPerFilterConfig()[name], ext); err != nil {
 			return nil, wrapAt("typed_per_filter_config["+name+"]", err)
 		}
 	}
@@ -140,7 +140,7 @@ func decodeRouteEntry(r *routev3.Route) (*Route, error) {
 // decodePerFilterConfig decodes one typed_per_filter_config entry, which
 // may be wrapped in a route.v3.FilterConfig (is_optional, disabled) as
 // Envoy allows.
-func decodePerFilterConfig(out *Route, name string, cfg *anypb.Any) error {
+func decodePerFilterConfig(out *Route, name string, cfg *anypb.Any, ext Extensions) error {
 	optional := false
 	if cfg.MessageIs((*routev3.FilterConfig)(nil)) {
 		var fc routev3.FilterConfig
@@ -157,10 +157,15 @@ func decodePerFilterConfig(out *Route, name string, cfg *anypb.Any) error {
 			if name == FaultFilterName || name == CORSFilterName {
 				return nil
 			}
+			setPerFilter(out, name, FilterDisabled{})
+			return nil
 		}
 		cfg = fc.GetConfig()
 		if cfg == nil {
-			return errAt("config", "required")
+			// Envoy: an empty FilterConfig enables a filter that the
+			// HCM disabled by default, with its listener config.
+			setPerFilter(out, name, FilterEnabled{})
+			return nil
 		}
 	}
 	var err error
@@ -170,12 +175,23 @@ func decodePerFilterConfig(out *Route, name string, cfg *anypb.Any) error {
 	case CORSFilterName:
 		out.CORS, err = decodeCORS(cfg)
 	default:
-		if optional {
+		var v any
+		v, err = decodeOverride(cfg, ext)
+		if errors.Is(err, errUnsupportedOverride) && optional {
 			return nil // Envoy ignores optional configs of unknown filters
 		}
-		err = fmt.Errorf("unsupported filter")
+		if err == nil {
+			setPerFilter(out, name, v)
+		}
 	}
 	return err
+}
+
+func setPerFilter(out *Route, name string, v any) {
+	if out.PerFilter == nil {
+		out.PerFilter = make(map[string]any, 2)
+	}
+	out.PerFilter[name] = v
 }
 
 func decodeDirectResponse(d *routev3.DirectResponseAction) (*DirectResponse, error) {

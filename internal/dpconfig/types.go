@@ -33,6 +33,9 @@ type Listener struct {
 	Name         string
 	Address      netip.AddrPort
 	FilterChains []*FilterChain // in xDS order; SNI selection picks the most specific
+	// ProxyProtocol, when set, reads a PROXY v1/v2 header before anything
+	// else on each connection (envoy.filters.listener.proxy_protocol).
+	ProxyProtocol *ProxyProtocol
 }
 
 // FilterChain is one filter chain: an optional TLS context plus the HTTP
@@ -69,7 +72,18 @@ type HTTPConnectionManager struct {
 	RequestHeadersTimeout  time.Duration
 	StreamIdleTimeout      time.Duration
 	MaxRequestHeadersBytes int
-	HTTPFilters            []string // filter names in order, e.g. fault, cors, router
+	// HTTPFilters in order; the last is the router.
+	HTTPFilters []HTTPFilter
+
+	// ForwardClientCert and SetClientCert decide X-Forwarded-Client-Cert
+	// (Envoy forward_client_cert_details, set_current_client_cert_details).
+	ForwardClientCert ForwardClientCert
+	SetClientCert     SetClientCert
+	// XFFTrustedCIDRs, when non-empty, replaces XFFNumTrustedHops: the
+	// client address is the first X-Forwarded-For entry, from the right,
+	// that is not in these ranges (Envoy's xff original_ip_detection
+	// extension with xff_trusted_cidrs).
+	XFFTrustedCIDRs []netip.Prefix
 
 	// RouteConfig is the inline route_config, when the HCM has one
 	// instead of rds; RouteConfigName is then its name.
@@ -165,6 +179,10 @@ type Route struct {
 	ResponseHeaders HeaderMutation
 	Fault           *Fault // typed_per_filter_config envoy.filters.http.fault
 	CORS            *CORS  // typed_per_filter_config envoy.filters.http.cors
+	// PerFilter holds the other typed_per_filter_config entries, keyed by
+	// filter name: *JWTPerRoute, *RBAC, *APIKeyAuth, FilterDisabled,
+	// FilterEnabled, or an extension's parsed override.
+	PerFilter map[string]any
 }
 
 // HeaderMutation applies removals, then each HeaderValueOption in order.

@@ -10,6 +10,7 @@ package httpmsg
 
 import (
 	"bufio"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -38,11 +39,16 @@ func (p Proto) String() string {
 	return "HTTP/?"
 }
 
-// TLSInfo describes the downstream TLS session. Placeholder: filled in by the
-// TLS work (SNI, ALPN, peer certificates for mTLS).
+// TLSInfo describes the downstream TLS session. Shared by every request of
+// the connection; read only.
 type TLSInfo struct {
 	ServerName         string
 	NegotiatedProtocol string
+	Version            uint16 // crypto/tls version constant
+	// PeerCertificates is the client's chain, leaf first, when it sent one;
+	// the listener verified it against its CA before the handshake
+	// completed (mTLS).
+	PeerCertificates []*x509.Certificate
 }
 
 // Request is a request as the proxy sees it, independent of the wire
@@ -77,7 +83,10 @@ type Request struct {
 
 	RemoteAddr netip.AddrPort
 	LocalAddr  netip.AddrPort
-	TLS        *TLSInfo // nil for plain text
+	// PeerAddr is the physical peer when RemoteAddr was taken from a PROXY
+	// protocol header (the load balancer in front); zero otherwise.
+	PeerAddr netip.AddrPort
+	TLS      *TLSInfo // nil for plain text
 
 	// Upgrade is the protocol the client asked to switch to (e.g.
 	// "websocket"), set only when Connection also listed "upgrade" (RFC 9110

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
-	"github.com/ksgw/ksgw/internal/proxy/filter/cors"
 	"github.com/ksgw/ksgw/internal/proxy/http1"
 	"github.com/ksgw/ksgw/internal/proxy/httpmsg"
 	"github.com/ksgw/ksgw/internal/proxy/router"
@@ -156,8 +155,8 @@ func (h *handler) forward(ctx context.Context, gen *Generation, lg *listenerGen,
 
 	applyMutation(&resp.Header, &wc.ResponseHeaders)
 	applyMutation(&resp.Header, &route.ResponseHeaders)
-	if x.corsResult == cors.Actual {
-		cors.Apply(route.CORS, x.corsResult, &r.Header, &resp.Header)
+	if len(lg.chain) > 0 {
+		runResponseFilters(ctx, lg, x, resp)
 	}
 	if err := w.WriteHeader(resp.Status, &resp.Header); err != nil {
 		x.log.Flags = "DC"

@@ -42,6 +42,9 @@ type listenerGen struct {
 	tls *tls.Config
 	// chains are the TLS filter chains in selection order.
 	chains []*tlsChain
+	// chain is the HTTP filter chain of the listener's HCM, router
+	// excluded; built once per generation (filters.go).
+	chain []chainEntry
 }
 
 func emptyGeneration() *Generation {
@@ -68,7 +71,7 @@ func buildGeneration(rt *Runtime, prev *Generation, snap *dpconfig.Snapshot) (*G
 	referenced := map[string]bool{}
 	for _, name := range sortedKeys(snap.Listeners) {
 		l := snap.Listeners[name]
-		lg, err := buildListener(prev, snap, l)
+		lg, err := buildListener(rt, prev, snap, l)
 		if err != nil {
 			return nil, fmt.Errorf("listener %q: %w", name, err)
 		}
@@ -125,7 +128,7 @@ func buildGeneration(rt *Runtime, prev *Generation, snap *dpconfig.Snapshot) (*G
 	return gen, nil
 }
 
-func buildListener(prev *Generation, snap *dpconfig.Snapshot, l *dpconfig.Listener) (*listenerGen, error) {
+func buildListener(rt *Runtime, prev *Generation, snap *dpconfig.Snapshot, l *dpconfig.Listener) (*listenerGen, error) {
 	if len(l.FilterChains) == 0 {
 		return nil, fmt.Errorf("no filter chains")
 	}
@@ -160,6 +163,9 @@ func buildListener(prev *Generation, snap *dpconfig.Snapshot, l *dpconfig.Listen
 	}
 
 	if err := buildTLS(lg, snap); err != nil {
+		return nil, err
+	}
+	if err := buildChain(rt.baseCtx, rt, lg, snap); err != nil {
 		return nil, err
 	}
 	return lg, nil

@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
-	"github.com/ksgw/ksgw/internal/proxy/filter/cors"
-	"github.com/ksgw/ksgw/internal/proxy/filter/fault"
+	"github.com/ksgw/ksgw/internal/proxy/filter"
 	"github.com/ksgw/ksgw/internal/proxy/httpmsg"
 	"github.com/ksgw/ksgw/internal/proxy/router"
 )
@@ -31,10 +30,13 @@ type exchange struct {
 	start time.Time
 	log   AccessLogEntry
 	join  []string // scratch for multi-valued header joins
-	// respHeaders collects what the route adds to the response.
-	corsResult cors.Result
-	route      *dpconfig.Route
-	wc         *dpconfig.WeightedCluster
+	route *dpconfig.Route
+	wc    *dpconfig.WeightedCluster
+	// fs is the filter chain's per-request state; ran is how many chain
+	// entries OnRequest reached (response filters run for those only).
+	fs       filter.State
+	ran      int
+	replyHdr httpmsg.Header
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -65,7 +67,8 @@ func (h *handler) ServeHTTP(ctx context.Context, w httpmsg.ResponseWriter, r *ht
 	x := exchangePool.Get().(*exchange)
 	x.req, x.start = r, time.Now()
 	x.log = AccessLogEntry{}
-	x.corsResult, x.route, x.wc = cors.Pass, nil, nil
+	x.route, x.wc, x.ran = nil, nil, 0
+	x.fs.Reset()
 
 	gen := h.rt.gen.Load()
 	status := h.serve(ctx, gen, w, x)
@@ -76,6 +79,7 @@ func (h *handler) ServeHTTP(ctx context.Context, w httpmsg.ResponseWriter, r *ht
 		al.Log(&x.log)
 	}
 	x.req, x.route, x.wc = nil, nil, nil
+	x.fs.Reset()
 	exchangePool.Put(x)
 }
 
@@ -95,7 +99,18 @@ func (h *handler) serve(ctx context.Context, gen *Generation, w httpmsg.Response
 			r.Scheme = "https"
 		}
 	}
-	setForwardingHeaders(lg.hcm, r)
+	fs := &x.fs
+	fs.Request, fs.Listener, fs.TLS = r, h.listener, r.TLS
+	fs.Peer = r.RemoteAddr.Addr().Unmap()
+	if r.PeerAddr.IsValid() {
+		fs.Peer = r.PeerAddr.Addr().Unmap()
+	}
+	// The client address is decided before this hop is appended to
+	// X-Forwarded-For, from the header as the client sent it.
+	xff, _ := r.Header.Lookup("x-forwarded-for")
+	fs.Client = clientAddress(lg.hcm, r.RemoteAddr.Addr().Unmap(), xff)
+	setForwardingHeaders(lg.hcm, r, fs.Client)
+	setClientCertHeader(lg.hcm, r)
 
 	_, route := lg.routes.Match(x)
 	if route == nil {
@@ -103,32 +118,15 @@ func (h *handler) serve(ctx context.Context, gen *Generation, w httpmsg.Response
 		return localReply(w, 404, "")
 	}
 	x.route = route
+	fs.Route = route
 
-	if route.CORS != nil {
-		x.corsResult = cors.Check(route.CORS, r.Method, &r.Header)
-		if x.corsResult == cors.Preflight {
-			var hdr httpmsg.Header
-			cors.Apply(route.CORS, x.corsResult, &r.Header, &hdr)
-			hdr.Set("content-length", "0")
-			w.WriteHeader(200, &hdr)
-			return 200
+	if len(lg.chain) > 0 {
+		rep := runRequestFilters(ctx, lg, x)
+		if fs.Flag != "" {
+			x.log.Flags = fs.Flag
 		}
-	}
-
-	if route.Fault != nil {
-		d := fault.Decide(route.Fault, rand.Uint32N(1_000_000), rand.Uint32N(1_000_000))
-		if d.Delay > 0 {
-			x.log.Flags = "DI"
-			t := time.NewTimer(d.Delay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
-		if d.AbortStatus > 0 {
-			x.log.Flags = "FI"
-			return localReply(w, d.AbortStatus, "fault filter abort")
+		if rep != nil {
+			return sendReply(w, x, rep)
 		}
 	}
 
@@ -139,6 +137,7 @@ func (h *handler) serve(ctx context.Context, gen *Generation, w httpmsg.Response
 		hdr.Set("location", loc)
 		hdr.Set("content-length", "0")
 		applyMutation(&hdr, &route.ResponseHeaders)
+		addAll(&hdr, &x.fs.ResponseHeaders)
 		code := route.Redirect.StatusCode
 		if code == 0 {
 			code = 301
@@ -148,6 +147,7 @@ func (h *handler) serve(ctx context.Context, gen *Generation, w httpmsg.Response
 	case route.DirectResponse != nil:
 		var hdr httpmsg.Header
 		applyMutation(&hdr, &route.ResponseHeaders)
+		addAll(&hdr, &x.fs.ResponseHeaders)
 		return reply(w, route.DirectResponse.Status, &hdr, route.DirectResponse.Body)
 	case route.Forward != nil:
 		return h.forward(ctx, gen, lg, w, x)
@@ -156,10 +156,11 @@ func (h *handler) serve(ctx context.Context, gen *Generation, w httpmsg.Response
 }
 
 // setForwardingHeaders applies Envoy's HCM behaviour with
-// use_remote_address: the client address is appended to X-Forwarded-For,
-// X-Forwarded-Proto is set from the downstream connection, and a request id
-// is generated when absent.
-func setForwardingHeaders(hcm *dpconfig.HTTPConnectionManager, r *httpmsg.Request) {
+// use_remote_address: the remote address (the PROXY protocol source, or
+// the peer) is appended to X-Forwarded-For, X-Forwarded-Proto is set from
+// the downstream connection, x-envoy-external-address carries the trusted
+// client address, and a request id is generated when absent.
+func setForwardingHeaders(hcm *dpconfig.HTTPConnectionManager, r *httpmsg.Request, client netip.Addr) {
 	if hcm.UseRemoteAddress && r.RemoteAddr.IsValid() {
 		ip := r.RemoteAddr.Addr().Unmap().String()
 		if prev, ok := r.Header.Lookup("x-forwarded-for"); ok && prev != "" {
@@ -168,7 +169,9 @@ func setForwardingHeaders(hcm *dpconfig.HTTPConnectionManager, r *httpmsg.Reques
 			r.Header.Set("x-forwarded-for", ip)
 		}
 		r.Header.Set("x-forwarded-proto", r.Scheme)
-		r.Header.Set("x-envoy-external-address", ip)
+		if client.IsValid() {
+			r.Header.Set("x-envoy-external-address", client.String())
+		}
 	}
 	if !r.Header.Has("x-forwarded-host") && r.Authority != "" {
 		r.Header.Set("x-forwarded-host", r.Authority)

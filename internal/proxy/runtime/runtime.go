@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
+	"github.com/ksgw/ksgw/internal/proxy/filter"
 	"github.com/ksgw/ksgw/internal/proxy/server"
 	"github.com/ksgw/ksgw/internal/proxy/upstream"
 )
@@ -41,6 +42,10 @@ type Options struct {
 	// ServerConfig is the template for each listener's HTTP server (limits,
 	// timeouts). Handler is set by the runtime.
 	ServerConfig server.Config
+	// Filters builds the HTTP filters that listeners name in http_filters
+	// (other than fault, CORS and the router, which the runtime provides).
+	// nil: a listener with another filter is refused.
+	Filters *filter.Registry
 }
 
 // Runtime owns the current generation and the bound listeners.

@@ -2,12 +2,21 @@ package runtime
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
+	"github.com/ksgw/ksgw/internal/proxy/proxyproto"
 )
+
+// proxyHeaderTimeout bounds the wait for a PROXY protocol header, like
+// Envoy's listener_filters_timeout (15s by default).
+const proxyHeaderTimeout = 15 * time.Second
 
 // tlsChain is one TLS filter chain, ready to hand to crypto/tls.
 type tlsChain struct {
@@ -80,8 +89,41 @@ func chainConfig(t *dpconfig.DownstreamTLS, snap *dpconfig.Snapshot) (*tls.Confi
 		if t.RequireClientCert {
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		}
+		if len(t.SubjectAltNames) > 0 {
+			sans := t.SubjectAltNames
+			// Envoy's match_typed_subject_alt_names: a verified client
+			// certificate must carry one of the names, else the handshake
+			// fails.
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return nil // optional mTLS without a certificate
+				}
+				if certHasSAN(cs.PeerCertificates[0], sans) {
+					return nil
+				}
+				return errClientSAN
+			}
+		}
 	}
 	return cfg, nil
+}
+
+var errClientSAN = errors.New("client certificate matches none of the allowed subject alt names")
+
+// certHasSAN reports whether c carries one of names as a DNS or URI SAN
+// (the types ksgw emits: URI for names with "://", DNS otherwise).
+func certHasSAN(c *x509.Certificate, names []string) bool {
+	for _, d := range c.DNSNames {
+		if slices.Contains(names, d) {
+			return true
+		}
+	}
+	for _, u := range c.URIs {
+		if slices.Contains(names, u.String()) {
+			return true
+		}
+	}
+	return false
 }
 
 // selectChain follows Envoy's filter_chain_match.server_names precedence:
@@ -139,7 +181,16 @@ func (l *tlsSwitchListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if lg := l.rt.gen.Load().listeners[l.name]; lg != nil && lg.tls != nil {
+	lg := l.rt.gen.Load().listeners[l.name]
+	if lg == nil {
+		return c, nil
+	}
+	// The PROXY header precedes the TLS ClientHello; it is read lazily in
+	// the connection's own goroutine, never here in the accept loop.
+	if pp := lg.cfg.ProxyProtocol; pp != nil {
+		c = proxyproto.NewConn(c, pp.AllowWithout, proxyHeaderTimeout)
+	}
+	if lg.tls != nil {
 		return tls.Server(c, lg.tls), nil
 	}
 	return c, nil

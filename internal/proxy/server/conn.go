@@ -42,6 +42,8 @@ type conn struct {
 	rw     responseWriter
 
 	remote, local netip.AddrPort
+	// peer is the physical peer when remote came from a PROXY header.
+	peer netip.AddrPort
 	// tls describes the session when the listener handed us a *tls.Conn;
 	// nil for plaintext. Set once per connection, after the handshake.
 	tls *httpmsg.TLSInfo
@@ -60,6 +62,17 @@ func (c *conn) serve(ctx context.Context) {
 	defer s.releaseConn(c)
 	defer c.nc.Close()
 	c.remote, c.local = addrPort(c.nc.RemoteAddr()), addrPort(c.nc.LocalAddr())
+	c.peer = netip.AddrPort{}
+	raw := c.nc
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	// A listener that reads PROXY protocol headers hands out connections
+	// whose RemoteAddr is the original client; the peer is kept apart for
+	// policies on the physical address (Envoy's direct_remote_ip).
+	if pc, ok := raw.(interface{ PeerAddr() netip.AddrPort }); ok {
+		c.peer = pc.PeerAddr()
+	}
 	c.tls = nil
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		// The handshake is bounded like a request head: a client that
@@ -73,7 +86,7 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		c.nc.SetDeadline(time.Time{})
 		st := tc.ConnectionState()
-		c.tls = &httpmsg.TLSInfo{ServerName: st.ServerName, NegotiatedProtocol: st.NegotiatedProtocol}
+		c.tls = &httpmsg.TLSInfo{ServerName: st.ServerName, NegotiatedProtocol: st.NegotiatedProtocol, Version: st.Version, PeerCertificates: st.PeerCertificates}
 		// ALPN chose HTTP/2 (RFC 9113 §3.2): no preface sniffing needed.
 		if st.NegotiatedProtocol == "h2" && !s.cfg.DisableH2 {
 			c.serveH2(ctx, nil, nil)
@@ -131,7 +144,7 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		s.requests.Add(1)
 		req := &c.req
-		req.RemoteAddr, req.LocalAddr = c.remote, c.local
+		req.RemoteAddr, req.LocalAddr, req.PeerAddr = c.remote, c.local, c.peer
 		if c.tls != nil {
 			// The connection decides the scheme (Envoy sets :scheme and
 			// x-forwarded-proto from the transport, not the target).

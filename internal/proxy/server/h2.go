@@ -53,7 +53,7 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 func (c *conn) serveH2(ctx context.Context, upgrade *http.Request, settings []byte) {
 	c.nc.SetDeadline(time.Time{}) // x/net manages its own timeouts
-	h := &h2Handler{srv: c.srv, ctx: ctx, remote: c.remote, local: c.local, tls: c.tls}
+	h := &h2Handler{srv: c.srv, ctx: ctx, remote: c.remote, local: c.local, peer: c.peer, tls: c.tls}
 	// x/net's frame reader goroutine can outlive ServeConn until the socket
 	// closes, so the buffered reader goes with it and the pooled conn gets
 	// a fresh one.
@@ -138,6 +138,7 @@ type h2Handler struct {
 	srv           *Server
 	ctx           context.Context
 	remote, local netip.AddrPort
+	peer          netip.AddrPort
 	tls           *httpmsg.TLSInfo // nil for h2c
 }
 
@@ -150,6 +151,7 @@ func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Proto:         httpmsg.HTTP2,
 		ContentLength: r.ContentLength,
 		RemoteAddr:    h.remote,
+		PeerAddr:      h.peer,
 		LocalAddr:     h.local,
 	}
 	if r.TLS != nil || h.tls != nil {
