@@ -7,6 +7,7 @@ import (
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/router"
+	"github.com/ksgw/ksgw/internal/proxy/tracing"
 	"github.com/ksgw/ksgw/internal/proxy/upstream"
 )
 
@@ -20,6 +21,8 @@ type Generation struct {
 	// unreferencedClusters are clusters of the previous generation that
 	// neither this generation's CDS nor its routes use any more.
 	unreferencedClusters []string
+	// obs are the statistics objects of its routes and clusters.
+	obs genObs
 }
 
 // Snapshot returns the xDS resources the generation was built from.
@@ -42,6 +45,8 @@ type listenerGen struct {
 	tls *tls.Config
 	// chains are the TLS filter chains in selection order.
 	chains []*tlsChain
+	// tracer is nil when the HCM does not trace.
+	tracer *tracing.Tracer
 }
 
 func emptyGeneration() *Generation {
@@ -122,6 +127,9 @@ func buildGeneration(rt *Runtime, prev *Generation, snap *dpconfig.Snapshot) (*G
 		}
 	}
 	sort.Strings(gen.unreferencedClusters)
+	if err := buildObs(rt, gen); err != nil {
+		return nil, err
+	}
 	return gen, nil
 }
 

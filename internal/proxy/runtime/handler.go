@@ -35,6 +35,7 @@ type exchange struct {
 	corsResult cors.Result
 	route      *dpconfig.Route
 	wc         *dpconfig.WeightedCluster
+	obs        obsState // metrics and tracing (observe.go)
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -68,13 +69,9 @@ func (h *handler) ServeHTTP(ctx context.Context, w httpmsg.ResponseWriter, r *ht
 	x.corsResult, x.route, x.wc = cors.Pass, nil, nil
 
 	gen := h.rt.gen.Load()
+	h.begin(gen, x)
 	status := h.serve(ctx, gen, w, x)
-
-	h.stats.observe(status, time.Since(x.start))
-	if al := h.rt.opts.AccessLog; al != nil {
-		h.fillLog(x, status)
-		al.Log(&x.log)
-	}
+	h.finish(gen, x, status)
 	x.req, x.route, x.wc = nil, nil, nil
 	exchangePool.Put(x)
 }
