@@ -7,7 +7,9 @@ import (
 
 // CountConns wraps ln so that every accepted connection is counted in l
 // (downstream_cx_total, downstream_cx_active) until it is closed.
-func (l *Listener) CountConns(ln net.Listener) net.Listener { return &countingListener{Listener: ln, l: l} }
+func (l *Listener) CountConns(ln net.Listener) net.Listener {
+	return &countingListener{Listener: ln, l: l}
+}
 
 type countingListener struct {
 	net.Listener
