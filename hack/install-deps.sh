@@ -3,28 +3,28 @@
 # missing, without letting their distro services start (nginx would take :80,
 # redis :6379, haproxy and prometheus their own ports).
 #
-#   hack/install-deps.sh [nginx|haproxy|wrk|h2load|redis|prometheus|etcd|all]...
+#   hack/install-deps.sh [nginx|haproxy|wrk|h2load|redis|prometheus|etcd|chromium|all]...
 #
 # Idempotent; quiet unless something fails (then the apt log is printed).
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 [nginx|haproxy|wrk|h2load|redis|prometheus|etcd|all]..." >&2
+	echo "usage: $0 [nginx|haproxy|wrk|h2load|redis|prometheus|etcd|chromium|all]..." >&2
 	exit 2
 }
 
 [[ $# -gt 0 ]] || usage
 
 # name → "binary-to-check package-candidates... " (first candidate apt knows wins)
-declare -A BIN=([nginx]=nginx [haproxy]=haproxy [wrk]=wrk [h2load]=h2load [redis]=redis-server [prometheus]=prometheus [etcd]=etcd)
-declare -A PKGS=([nginx]="nginx-light nginx" [haproxy]=haproxy [wrk]=wrk [h2load]=nghttp2-client [redis]=redis-server [prometheus]=prometheus [etcd]=etcd-server)
-declare -A SVCS=([nginx]=nginx [haproxy]=haproxy [wrk]="" [h2load]="" [redis]=redis-server [prometheus]="prometheus prometheus-node-exporter" [etcd]=etcd)
+declare -A BIN=([nginx]=nginx [haproxy]=haproxy [wrk]=wrk [h2load]=h2load [redis]=redis-server [prometheus]=prometheus [etcd]=etcd [chromium]=chromium)
+declare -A PKGS=([nginx]="nginx-light nginx" [haproxy]=haproxy [wrk]=wrk [h2load]=nghttp2-client [redis]=redis-server [prometheus]=prometheus [etcd]=etcd-server [chromium]=chromium)
+declare -A SVCS=([nginx]=nginx [haproxy]=haproxy [wrk]="" [h2load]="" [redis]=redis-server [prometheus]="prometheus prometheus-node-exporter" [etcd]=etcd [chromium]="")
 
 wanted=()
 for arg in "$@"; do
 	case "$arg" in
-	all) wanted+=(nginx haproxy wrk redis prometheus etcd) ;;
-	nginx | haproxy | wrk | h2load | redis | prometheus | etcd) wanted+=("$arg") ;;
+	all) wanted+=(nginx haproxy wrk redis prometheus etcd chromium) ;;
+	nginx | haproxy | wrk | h2load | redis | prometheus | etcd | chromium) wanted+=("$arg") ;;
 	-h | --help) usage ;;
 	*) echo "install-deps: unknown dependency '$arg'" >&2; usage ;;
 	esac

@@ -80,6 +80,55 @@ type GatewaySpec struct {
 	// requests.cpu 500m, limits.memory 1Gi).
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Tracing sends OpenTelemetry traces of the gateway's requests to an
+	// OTLP collector (Jaeger ingests OTLP natively). Without it the proxy
+	// records no spans but still passes trace headers through.
+	// +optional
+	Tracing *GatewayTracing `json:"tracing,omitempty"`
+}
+
+// TracingProtocol is the OTLP transport.
+// +kubebuilder:validation:Enum=grpc;http
+type TracingProtocol string
+
+// OTLP transports.
+const (
+	TracingProtocolGRPC TracingProtocol = "grpc"
+	TracingProtocolHTTP TracingProtocol = "http"
+)
+
+// DefaultTracingSamplingPercentage is Istio's default
+// randomSamplingPercentage (1%).
+const DefaultTracingSamplingPercentage = 1.0
+
+// GatewayTracing configures OpenTelemetry tracing of a Gateway's requests.
+// It becomes Envoy's HTTP connection manager tracing block
+// (random_sampling plus the envoy.tracers.opentelemetry provider).
+type GatewayTracing struct {
+	// RandomSamplingPercentage of requests that start a new trace, 0–100,
+	// as Istio's Telemetry field of that name; default 1. A caller that
+	// sends traceparent or B3 with a sampling decision keeps its decision.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	RandomSamplingPercentage *float64 `json:"randomSamplingPercentage,omitempty"`
+
+	// Protocol is the OTLP transport: grpc (default, port 4317) or http
+	// (protobuf over HTTP, port 4318).
+	// +optional
+	Protocol TracingProtocol `json:"protocol,omitempty"`
+
+	// Endpoint of the collector: host:port for grpc; for http, host:port
+	// (the path /v1/traces is added) or a full http(s) URL.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	Endpoint string `json:"endpoint"`
+
+	// ServiceName of the spans; defaults to the Gateway's namespace/name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ServiceName string `json:"serviceName,omitempty"`
 }
 
 // TLSVersion is a TLS protocol version.

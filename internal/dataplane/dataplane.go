@@ -18,10 +18,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/accesslog"
 	"github.com/ksgw/ksgw/internal/proxy/admin"
 	"github.com/ksgw/ksgw/internal/proxy/runtime"
+	"github.com/ksgw/ksgw/internal/proxy/stats"
+	"github.com/ksgw/ksgw/internal/proxy/tracing"
 	"github.com/ksgw/ksgw/internal/xdsclient"
 )
 
@@ -64,7 +69,25 @@ func Run(ctx context.Context, opts Options) error {
 		go func() { defer wg.Done(); w.Run(bg) }()
 	}
 
-	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout})
+	// Statistics live in a registry of this proxy (no package-level
+	// registry): Envoy-named proxy stats plus Go runtime and process
+	// metrics for the saturation alerts.
+	store := stats.New(opts.NodeID)
+	tracer := tracing.NewManager(opts.NodeID, log)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracer.Shutdown(ctx); err != nil {
+			log.Warn("flushing traces failed", "error", err)
+		}
+	}()
+	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout, Stats: store, Tracing: tracer})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		stats.NewCollector(store, rt.StatsSource()),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
 
 	decoders := map[string]xdsclient.Decoder{}
 	for typeURL, d := range dpconfig.Decoders() {
@@ -92,7 +115,7 @@ func Run(ctx context.Context, opts Options) error {
 			return fmt.Errorf("admin listener: %w", err)
 		}
 	}
-	adm := &http.Server{Handler: admin.New(admin.Options{Runtime: rt, XDS: client, NodeID: opts.NodeID}), ReadHeaderTimeout: 10 * time.Second}
+	adm := &http.Server{Handler: admin.New(admin.Options{Runtime: rt, XDS: client, NodeID: opts.NodeID, Gatherer: reg}), ReadHeaderTimeout: 10 * time.Second}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -147,7 +147,7 @@ func decodeHCM(h *hcmv3.HttpConnectionManager, ext Extensions) (*HTTPConnectionM
 	if err := onlyFields(h, "stat_prefix", "codec_type", "rds", "route_config", "use_remote_address",
 		"xff_num_trusted_hops", "generate_request_id", "upgrade_configs", "common_http_protocol_options",
 		"request_headers_timeout", "stream_idle_timeout", "max_request_headers_kb", "http_filters",
-		"forward_client_cert_details", "set_current_client_cert_details", "original_ip_detection_extensions"); err != nil {
+		"forward_client_cert_details", "set_current_client_cert_details", "original_ip_detection_extensions", "tracing"); err != nil {
 		return nil, err
 	}
 	out := &HTTPConnectionManager{
@@ -259,6 +259,13 @@ func decodeHCM(h *hcmv3.HttpConnectionManager, ext Extensions) (*HTTPConnectionM
 	}
 	if !sawRouter {
 		return nil, errAt("http_filters", "the last filter must be %s", RouterFilterName)
+	}
+	if t := h.GetTracing(); t != nil {
+		tr, err := decodeTracing(t)
+		if err != nil {
+			return nil, wrapAt("tracing", err)
+		}
+		out.Tracing = tr
 	}
 	return out, nil
 }

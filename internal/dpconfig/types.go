@@ -91,6 +91,8 @@ type HTTPConnectionManager struct {
 	// SkippedHTTPFilters are optional (is_optional) filters the proxy
 	// does not implement and, as Envoy, skips.
 	SkippedHTTPFilters []string
+	// Tracing is nil when the HCM has no tracing block (tracing off).
+	Tracing *Tracing
 }
 
 // RouteConfig is a decoded RouteConfiguration.

@@ -46,6 +46,17 @@ type Listener struct {
 	// VirtualHosts in deterministic order (by Name). Domains never overlap
 	// between two virtual hosts of one listener: the translator merges them.
 	VirtualHosts []*VirtualHost
+	// Tracing is nil when the gateway does not trace.
+	Tracing *Tracing
+}
+
+// Tracing exports OpenTelemetry spans of a listener's requests over OTLP.
+type Tracing struct {
+	SamplingPercentage float64 // 0–100
+	Protocol           string  // "grpc" or "http"
+	// Endpoint is host:port for grpc and a full URL for http.
+	Endpoint    string
+	ServiceName string
 }
 
 // ListenerTLS terminates TLS. Certificates are grouped by secret so that one

@@ -207,6 +207,11 @@ func (t *translator) assembleGateway(g *gatewayState) {
 		})
 	}
 	slices.SortFunc(out.Listeners, func(a, b *ir.Listener) int { return int(a.Port) - int(b.Port) })
+	if tr := t.gatewayTracing(g); tr != nil {
+		for _, l := range out.Listeners {
+			l.Tracing = tr
+		}
+	}
 
 	clusterNames := map[string]bool{}
 	for _, l := range out.Listeners {

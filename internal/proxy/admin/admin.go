@@ -7,18 +7,18 @@ package admin
 import (
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"time"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	proxyruntime "github.com/ksgw/ksgw/internal/proxy/runtime"
-	"github.com/ksgw/ksgw/internal/proxy/upstream"
 	"github.com/ksgw/ksgw/internal/xdsclient"
 )
 
@@ -34,6 +34,9 @@ type Options struct {
 	Runtime *proxyruntime.Runtime
 	XDS     XDS
 	NodeID  string
+	// Gatherer serves /stats/prometheus: the proxy's registry, with
+	// Envoy-named statistics (internal/proxy/stats).
+	Gatherer prometheus.Gatherer
 }
 
 // New returns the admin handler.
@@ -43,8 +46,9 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /ready", a.ready)
 	mux.HandleFunc("GET /config_dump", a.configDump)
 	mux.HandleFunc("GET /clusters", a.clusters)
-	mux.HandleFunc("GET /stats/prometheus", a.prometheus)
-	mux.HandleFunc("GET /stats", a.prometheus)
+	prom := promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})
+	mux.Handle("GET /stats/prometheus", prom)
+	mux.Handle("GET /stats", prom)
 	mux.HandleFunc("GET /server_info", a.serverInfo)
 	mux.HandleFunc("GET /{$}", a.index)
 	return mux
@@ -159,90 +163,6 @@ func (a *admin) clusters(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("content-type", "text/plain")
 	fmt.Fprintln(w, strings.Join(lines, "\n"))
-}
-
-// prometheus writes the proxy's counters in the Prometheus text format with
-// Envoy's metric names (envoy_http_downstream_rq_total and friends).
-func (a *admin) prometheus(w http.ResponseWriter, _ *http.Request) {
-	var b strings.Builder
-	rt := a.opts.Runtime
-
-	b.WriteString("# TYPE envoy_http_downstream_rq_total counter\n")
-	rt.Stats().Each(func(name string, ls *proxyruntime.ListenerStats) {
-		fmt.Fprintf(&b, "envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix=%q} %d\n", name, ls.RqTotal.Load())
-	})
-	b.WriteString("# TYPE envoy_http_downstream_rq_xx counter\n")
-	rt.Stats().Each(func(name string, ls *proxyruntime.ListenerStats) {
-		for c := 1; c <= 5; c++ {
-			fmt.Fprintf(&b, "envoy_http_downstream_rq_xx{envoy_http_conn_manager_prefix=%q,envoy_response_code_class=\"%d\"} %d\n", name, c, ls.RqXX[c].Load())
-		}
-	})
-	b.WriteString("# TYPE envoy_http_downstream_rq_time histogram\n")
-	bounds := proxyruntime.LatencyBucketsMs()
-	rt.Stats().Each(func(name string, ls *proxyruntime.ListenerStats) {
-		var cum uint64
-		for i, le := range bounds {
-			cum += ls.Buckets[i].Load()
-			fmt.Fprintf(&b, "envoy_http_downstream_rq_time_bucket{envoy_http_conn_manager_prefix=%q,le=\"%g\"} %d\n", name, le, cum)
-		}
-		cum += ls.Buckets[len(bounds)].Load()
-		fmt.Fprintf(&b, "envoy_http_downstream_rq_time_bucket{envoy_http_conn_manager_prefix=%q,le=\"+Inf\"} %d\n", name, cum)
-		fmt.Fprintf(&b, "envoy_http_downstream_rq_time_sum{envoy_http_conn_manager_prefix=%q} %g\n", name, float64(ls.SumMicros.Load())/1000)
-		fmt.Fprintf(&b, "envoy_http_downstream_rq_time_count{envoy_http_conn_manager_prefix=%q} %d\n", name, cum)
-	})
-
-	gen := rt.Current()
-	names := gen.ClusterNames()
-	type row struct {
-		metric string
-		value  func(s *upstream.ClusterStatsSnapshot) int64
-	}
-	rows := []row{
-		{"envoy_cluster_upstream_rq_total", func(s *upstream.ClusterStatsSnapshot) int64 { return int64(s.RqTotal) }},
-		{"envoy_cluster_upstream_rq_active", func(s *upstream.ClusterStatsSnapshot) int64 { return s.RqActive }},
-		{"envoy_cluster_upstream_rq_retry", func(s *upstream.ClusterStatsSnapshot) int64 { return int64(s.RqRetry) }},
-		{"envoy_cluster_upstream_rq_timeout", func(s *upstream.ClusterStatsSnapshot) int64 { return int64(s.RqTimeout) }},
-		{"envoy_cluster_upstream_rq_pending_overflow", func(s *upstream.ClusterStatsSnapshot) int64 { return int64(s.RqOverflow) }},
-		{"envoy_cluster_upstream_cx_connect_fail", func(s *upstream.ClusterStatsSnapshot) int64 { return int64(s.CxConnectFail) }},
-		{"envoy_cluster_outlier_detection_ejections_active", func(s *upstream.ClusterStatsSnapshot) int64 { return s.OutlierEjectedNow }},
-		{"envoy_cluster_health_check_failure", func(s *upstream.ClusterStatsSnapshot) int64 { return int64(s.HCFailure) }},
-		{"envoy_cluster_membership_healthy", func(s *upstream.ClusterStatsSnapshot) int64 { return s.MembershipHealthy }},
-		{"envoy_cluster_membership_total", func(s *upstream.ClusterStatsSnapshot) int64 { return s.MembershipTotal }},
-	}
-	snaps := make([]upstream.ClusterStatsSnapshot, len(names))
-	for i, n := range names {
-		snaps[i] = gen.Cluster(n).Stats().Snapshot()
-	}
-	for _, r := range rows {
-		kind := "counter"
-		if strings.Contains(r.metric, "membership") || strings.HasSuffix(r.metric, "_active") {
-			kind = "gauge"
-		}
-		fmt.Fprintf(&b, "# TYPE %s %s\n", r.metric, kind)
-		for i, n := range names {
-			fmt.Fprintf(&b, "%s{envoy_cluster_name=%q} %d\n", r.metric, n, r.value(&snaps[i]))
-		}
-	}
-	b.WriteString("# TYPE envoy_cluster_upstream_rq_xx counter\n")
-	for i, n := range names {
-		s := &snaps[i]
-		for c := 1; c <= 5; c++ {
-			fmt.Fprintf(&b, "envoy_cluster_upstream_rq_xx{envoy_cluster_name=%q,envoy_response_code_class=\"%d\"} %d\n", n, c, s.RqXX[c])
-		}
-	}
-
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(&b, "# TYPE envoy_server_memory_allocated gauge\nenvoy_server_memory_allocated %d\n", ms.HeapAlloc)
-	fmt.Fprintf(&b, "# TYPE envoy_server_memory_heap_size gauge\nenvoy_server_memory_heap_size %d\n", ms.HeapSys)
-	live := 0
-	if rt.Ready() {
-		live = 1
-	}
-	fmt.Fprintf(&b, "# TYPE envoy_server_live gauge\nenvoy_server_live %d\n", live)
-	fmt.Fprintf(&b, "# TYPE envoy_server_uptime gauge\nenvoy_server_uptime %d\n", int(time.Since(a.started).Seconds()))
-	w.Header().Set("content-type", "text/plain; version=0.0.4")
-	w.Write([]byte(b.String()))
 }
 
 func nameOf(a *anypb.Any) string {

@@ -25,6 +25,9 @@ type AccessLogEntry struct {
 	UpstreamCluster  string
 	RouteName        string
 	Listener         string
+	// TraceID is the request's trace (W3C / B3 from the caller, or the
+	// proxy's own when it sampled); all zero when there is none.
+	TraceID [16]byte
 }
 
 // AccessLogger consumes access-log entries. Log is called on the request

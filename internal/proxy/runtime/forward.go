@@ -119,7 +119,9 @@ func (h *handler) forward(ctx context.Context, gen *Generation, lg *listenerGen,
 		if err != nil {
 			break
 		}
+		h.attemptStart(gen, x, cl, host)
 		resp, err = h.tryOnce(ctx, cl, host, act, r)
+		h.attemptEnd(x, resp, err)
 		if err != nil && body != nil && body.err != nil {
 			host.ReportResult(0, errDownstream)
 			x.log.Flags = "DPE"

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/router"
+	"github.com/ksgw/ksgw/internal/proxy/tracing"
 	"github.com/ksgw/ksgw/internal/proxy/upstream"
 )
 
@@ -20,6 +21,8 @@ type Generation struct {
 	// unreferencedClusters are clusters of the previous generation that
 	// neither this generation's CDS nor its routes use any more.
 	unreferencedClusters []string
+	// obs are the statistics objects of its routes and clusters.
+	obs genObs
 }
 
 // Snapshot returns the xDS resources the generation was built from.
@@ -45,6 +48,8 @@ type listenerGen struct {
 	// chain is the HTTP filter chain of the listener's HCM, router
 	// excluded; built once per generation (filters.go).
 	chain []chainEntry
+	// tracer is nil when the HCM does not trace.
+	tracer *tracing.Tracer
 }
 
 func emptyGeneration() *Generation {
@@ -125,6 +130,9 @@ func buildGeneration(rt *Runtime, prev *Generation, snap *dpconfig.Snapshot) (*G
 		}
 	}
 	sort.Strings(gen.unreferencedClusters)
+	if err := buildObs(rt, gen); err != nil {
+		return nil, err
+	}
 	return gen, nil
 }
 

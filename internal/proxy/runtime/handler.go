@@ -37,6 +37,7 @@ type exchange struct {
 	fs       filter.State
 	ran      int
 	replyHdr httpmsg.Header
+	obs      obsState // metrics and tracing (observe.go)
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -71,13 +72,9 @@ func (h *handler) ServeHTTP(ctx context.Context, w httpmsg.ResponseWriter, r *ht
 	x.fs.Reset()
 
 	gen := h.rt.gen.Load()
+	h.begin(gen, x)
 	status := h.serve(ctx, gen, w, x)
-
-	h.stats.observe(status, time.Since(x.start))
-	if al := h.rt.opts.AccessLog; al != nil {
-		h.fillLog(x, status)
-		al.Log(&x.log)
-	}
+	h.finish(gen, x, status)
 	x.req, x.route, x.wc = nil, nil, nil
 	x.fs.Reset()
 	exchangePool.Put(x)

@@ -26,6 +26,8 @@ import (
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/filter"
 	"github.com/ksgw/ksgw/internal/proxy/server"
+	"github.com/ksgw/ksgw/internal/proxy/stats"
+	"github.com/ksgw/ksgw/internal/proxy/tracing"
 	"github.com/ksgw/ksgw/internal/proxy/upstream"
 )
 
@@ -46,6 +48,12 @@ type Options struct {
 	// (other than fault, CORS and the router, which the runtime provides).
 	// nil: a listener with another filter is refused.
 	Filters *filter.Registry
+	// Stats receives the request statistics; nil disables them (for
+	// benchmarks that measure their cost).
+	Stats *stats.Store
+	// Tracing owns the OTLP exporters; nil gets one that exports nothing
+	// until a listener's configuration enables tracing.
+	Tracing *tracing.Manager
 }
 
 // Runtime owns the current generation and the bound listeners.
@@ -57,7 +65,9 @@ type Runtime struct {
 	opts     Options
 	log      *slog.Logger
 	upstream *upstream.Manager
-	stats    *Stats
+	stats    *stats.Store     // nil when disabled
+	tracing  *tracing.Manager // owned by the caller when passed in Options
+	ownTrace bool             // tracing was created by New: Shutdown stops it
 
 	gen atomic.Pointer[Generation]
 
@@ -97,11 +107,15 @@ func New(opts Options) *Runtime {
 	rt := &Runtime{
 		opts:        opts,
 		log:         opts.Logger,
-		stats:       newStats(),
+		stats:       opts.Stats,
+		tracing:     opts.Tracing,
 		mirrorSlots: make(slots, 64),
 		listeners:   map[string]*boundListener{},
 		baseCtx:     ctx,
 		cancel:      cancel,
+	}
+	if rt.tracing == nil {
+		rt.tracing, rt.ownTrace = tracing.NewManager("", opts.Logger), true
 	}
 	rt.upstream = upstream.NewManager(upstream.Options{
 		Logger:        opts.Logger,
@@ -115,8 +129,8 @@ func New(opts Options) *Runtime {
 // Current returns the generation in force.
 func (rt *Runtime) Current() *Generation { return rt.gen.Load() }
 
-// Stats returns the runtime's counters.
-func (rt *Runtime) Stats() *Stats { return rt.stats }
+// Stats returns the runtime's statistics, nil when disabled.
+func (rt *Runtime) Stats() *stats.Store { return rt.stats }
 
 // Upstream returns the cluster manager (for the admin /clusters page).
 func (rt *Runtime) Upstream() *upstream.Manager { return rt.upstream }
@@ -157,6 +171,7 @@ func (rt *Runtime) Apply(ctx context.Context, snap *dpconfig.Snapshot) error {
 	// requests of older generations hold their *upstream.Cluster directly,
 	// so retiring only stops health checks and closes idle pools.
 	rt.upstream.Retire(gen.unreferencedClusters)
+	rt.retainObs(gen)
 	rt.log.Debug("applied configuration", "listeners", len(gen.listeners), "clusters", len(gen.clusters), "versions", snap.Versions)
 	return nil
 }
@@ -193,11 +208,17 @@ func (rt *Runtime) serve(bl *boundListener) {
 		rt.drain(old)
 	}
 	cfg := rt.opts.ServerConfig
-	cfg.Handler = &handler{rt: rt, listener: bl.name, stats: rt.stats.listener(bl.name)}
+	h := &handler{rt: rt, listener: bl.name}
+	var netLn net.Listener = bl.ln
+	if rt.stats != nil {
+		h.stats = rt.stats.Listener(bl.name, bl.addr.String())
+		netLn = h.stats.CountConns(bl.ln)
+	}
+	cfg.Handler = h
 	cfg.Logger = rt.log
 	bl.srv = server.New(cfg)
 	rt.listeners[bl.name] = bl
-	ln := &tlsSwitchListener{Listener: bl.ln, rt: rt, name: bl.name}
+	ln := &tlsSwitchListener{Listener: netLn, rt: rt, name: bl.name}
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
@@ -257,6 +278,9 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	rt.cancel()
 	rt.wg.Wait()
 	rt.upstream.Close()
+	if rt.ownTrace {
+		rt.tracing.Shutdown(ctx)
+	}
 	return ctx.Err()
 }
 

@@ -33,9 +33,13 @@ func listener(l *ir.Listener, refs *refs) (*listenerv3.Listener, error) {
 		addr = "0.0.0.0"
 	}
 	out := &listenerv3.Listener{Name: l.Name, Address: socketAddress(addr, l.Port)}
+	hcm := httpConnectionManager(l.Name)
+	if l.Tracing != nil {
+		hcm.Tracing = tracing(l.Tracing)
+	}
 	filters := []*listenerv3.Filter{{
 		Name:       hcmFilter,
-		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(httpConnectionManager(l.Name))},
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
 	}}
 	if l.TLS == nil {
 		out.FilterChains = []*listenerv3.FilterChain{{Filters: filters}}
