@@ -115,7 +115,7 @@ func runCPScale(ctx context.Context, env *extraEnv, routes int) (any, error) {
 		files[fmt.Sprintf("ns-%03d.yaml", ns)] = cpNamespaceYAML(ns, rs, beAddr)
 	}
 	start := time.Now()
-	k, err := startKSGWStandalone(ctx, cfg, dir, admin, files)
+	k, err := startKSGWStandalone(ctx, cfg, proxyParams{Dir: dir, CPU: cfg.proxyCPU}, admin, files)
 	if err != nil {
 		return nil, err
 	}
