@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -82,11 +84,19 @@ func writeAtomic(conf, name, body string) error {
 	return os.Rename(tmp.Name(), filepath.Join(conf, name))
 }
 
-// publishEvent is one "configuration published" line of the control plane's
-// JSON log (internal/controlplane).
+// Messages of ksgw's JSON log that benchrun times.
+const (
+	msgConfigPublished = "configuration published" // internal/controlplane: a translation was published
+	msgProviderLoaded  = "published"               // internal/provider/file: the directory was (re)loaded
+)
+
+// publishEvent is one line of ksgw's JSON log: a control-plane publish
+// ("configuration published") or a file provider load ("published").
 type publishEvent struct {
 	Time        time.Time `json:"time"`
 	Msg         string    `json:"msg"`
+	Provider    string    `json:"provider,omitempty"`
+	Objects     int       `json:"objects,omitempty"`
 	TranslateMS int64     `json:"translate_ms"`
 	Resources   int       `json:"resources"`
 	Problems    int       `json:"problems"`
@@ -94,21 +104,33 @@ type publishEvent struct {
 
 // publishEvents reads every "configuration published" event logged so far.
 func publishEvents(logPath string) ([]publishEvent, error) {
+	return logEvents(logPath, msgConfigPublished)
+}
+
+// logEvents reads the events of one message from a log file.
+func logEvents(logPath, msg string) ([]publishEvent, error) {
 	f, err := os.Open(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	return parseLogEvents(f, msg)
+}
+
+// parseLogEvents returns the JSON log lines whose msg is exactly msg, in
+// order; other lines (other messages, text output) are skipped.
+func parseLogEvents(r io.Reader, msg string) ([]publishEvent, error) {
 	var out []publishEvent
-	sc := bufio.NewScanner(f)
+	quoted := strconv.Quote(msg)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		if !strings.Contains(string(line), `"configuration published"`) {
+		if !bytes.Contains(line, []byte(quoted)) {
 			continue
 		}
 		var ev publishEvent
-		if err := json.Unmarshal(line, &ev); err != nil || ev.Msg != "configuration published" {
+		if err := json.Unmarshal(line, &ev); err != nil || ev.Msg != msg {
 			continue
 		}
 		out = append(out, ev)

@@ -98,6 +98,9 @@ type config struct {
 	updateInterval time.Duration
 	cpRoutes       []int // Route counts of the control-plane scale scenario
 	cpChanges      int   // single-route changes timed per count
+	// cpChangeBudget bounds the time spent on those changes per count
+	// (at least cpMinChanges are timed).
+	cpChangeBudget time.Duration
 }
 
 // extraScenario is a scenario that is not one wrk workload per proxy: it
@@ -194,8 +197,9 @@ func run() error {
 	flag.DurationVar(&cfg.readyAfter, "ready-timeout", 30*time.Second, "how long a proxy may take to answer 200")
 	flag.StringVar(&cfg.ksgwBin, "ksgw-bin", os.Getenv("KSGW_BIN"), "ksgw binary for the scenarios that generate its config (default $KSGW_BIN)")
 	flag.DurationVar(&cfg.updateInterval, "ksgw-update-interval", 100*time.Millisecond, "ksgw --update-interval (batch window) in those scenarios")
-	flag.StringVar(&cpRoutes, "cp-routes", "", "Route counts for the control-plane scale scenario (default 1000,10000; 1000 with --smoke)")
+	flag.StringVar(&cpRoutes, "cp-routes", "", "Route counts for the control-plane scale scenario, e.g. 1000,10000,50000 (default 1000,10000; 1000 with --smoke)")
 	flag.IntVar(&cfg.cpChanges, "cp-changes", 0, "single-route changes timed per Route count (default 50, 5 with --smoke)")
+	flag.DurationVar(&cfg.cpChangeBudget, "cp-change-budget", 3*time.Minute, "stop timing changes at a Route count after this long (at least 5 are timed)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: benchrun --echo-bin PATH [flags]\n\nscenarios:\n")
 		for _, s := range scenarios {
