@@ -231,7 +231,7 @@ func failureRun(ctx context.Context, env *extraEnv, dir, px string, addrs []stri
 			return res, err
 		}
 		var k *ksgwInstance
-		k, err = startKSGWStandalone(ctx, cfg, dir, admin, map[string]string{"bench.yaml": failureKSGWConf(port, https, addrs)})
+		k, err = startKSGWStandalone(ctx, cfg, proxyParams{Dir: dir, CPU: cfg.proxyCPU}, admin, map[string]string{"bench.yaml": failureKSGWConf(port, https, addrs)})
 		if k != nil {
 			p = k.proc
 		}

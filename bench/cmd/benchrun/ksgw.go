@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,10 +36,11 @@ func ksgwPorts() (http, https, admin int, err error) {
 	return http, https, admin, nil
 }
 
-// startKSGWStandalone writes files into DIR/conf and starts ksgw on it,
-// pinned to the proxy core like every contender. It does not wait for
-// readiness: the caller knows which URL must answer.
-func startKSGWStandalone(ctx context.Context, cfg config, dir string, admin int, files map[string]string) (*ksgwInstance, error) {
+// startKSGWStandalone writes files into p.Dir/conf and starts ksgw on it,
+// pinned to p.CPU with GOMAXPROCS p.Workers like every contender. It does
+// not wait for readiness: the caller knows which URL must answer.
+func startKSGWStandalone(ctx context.Context, cfg config, p proxyParams, admin int, files map[string]string) (*ksgwInstance, error) {
+	dir := p.Dir
 	if cfg.ksgwBin == "" {
 		return nil, errors.New("ksgw binary unknown: set --ksgw-bin or KSGW_BIN (bench/run.sh does)")
 	}
@@ -50,14 +53,14 @@ func startKSGWStandalone(ctx context.Context, cfg config, dir string, admin int,
 			return nil, err
 		}
 	}
-	p, err := startPinned(ctx, proxyParams{Dir: dir, CPU: cfg.proxyCPU}, "ksgw", cfg.ksgwBin, "standalone",
+	pr, err := startPinned(ctx, proxyParams{Dir: dir, CPU: p.CPU, Workers: p.Workers}, "ksgw", cfg.ksgwBin, "standalone",
 		"--config", conf, "--access-log", "off", "--log-level", "info",
 		"--xds-address", "127.0.0.1:0", "--admin-base-port", strconv.Itoa(admin),
 		"--update-interval", cfg.updateInterval.String())
 	if err != nil {
 		return nil, err
 	}
-	return &ksgwInstance{proc: p, conf: conf, log: filepath.Join(dir, "ksgw.log")}, nil
+	return &ksgwInstance{proc: pr, conf: conf, log: filepath.Join(dir, "ksgw.log")}, nil
 }
 
 // writeAtomic replaces conf/name the way a careful editor (or a ConfigMap
@@ -81,11 +84,19 @@ func writeAtomic(conf, name, body string) error {
 	return os.Rename(tmp.Name(), filepath.Join(conf, name))
 }
 
-// publishEvent is one "configuration published" line of the control plane's
-// JSON log (internal/controlplane).
+// Messages of ksgw's JSON log that benchrun times.
+const (
+	msgConfigPublished = "configuration published" // internal/controlplane: a translation was published
+	msgProviderLoaded  = "published"               // internal/provider/file: the directory was (re)loaded
+)
+
+// publishEvent is one line of ksgw's JSON log: a control-plane publish
+// ("configuration published") or a file provider load ("published").
 type publishEvent struct {
 	Time        time.Time `json:"time"`
 	Msg         string    `json:"msg"`
+	Provider    string    `json:"provider,omitempty"`
+	Objects     int       `json:"objects,omitempty"`
 	TranslateMS int64     `json:"translate_ms"`
 	Resources   int       `json:"resources"`
 	Problems    int       `json:"problems"`
@@ -93,21 +104,33 @@ type publishEvent struct {
 
 // publishEvents reads every "configuration published" event logged so far.
 func publishEvents(logPath string) ([]publishEvent, error) {
+	return logEvents(logPath, msgConfigPublished)
+}
+
+// logEvents reads the events of one message from a log file.
+func logEvents(logPath, msg string) ([]publishEvent, error) {
 	f, err := os.Open(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	return parseLogEvents(f, msg)
+}
+
+// parseLogEvents returns the JSON log lines whose msg is exactly msg, in
+// order; other lines (other messages, text output) are skipped.
+func parseLogEvents(r io.Reader, msg string) ([]publishEvent, error) {
 	var out []publishEvent
-	sc := bufio.NewScanner(f)
+	quoted := strconv.Quote(msg)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		if !strings.Contains(string(line), `"configuration published"`) {
+		if !bytes.Contains(line, []byte(quoted)) {
 			continue
 		}
 		var ev publishEvent
-		if err := json.Unmarshal(line, &ev); err != nil || ev.Msg != "configuration published" {
+		if err := json.Unmarshal(line, &ev); err != nil || ev.Msg != msg {
 			continue
 		}
 		out = append(out, ev)
@@ -152,8 +175,15 @@ spec:
 
 // yamlServicePods is a Service selecting app=LABEL plus one Ready Pod per
 // backend address (host:port), the way ksgw-standalone.sh declares the echo
-// backend.
+// backend. The Service port is named http: ksgw speaks HTTP/1.1 to it.
 func yamlServicePods(ns, svc, label string, backends []string) string {
+	return yamlServicePodsPort(ns, svc, label, "http", backends)
+}
+
+// yamlServicePodsPort is yamlServicePods with the Service port named
+// portName; "grpc" makes ksgw speak h2c to the backend (Istio's protocol
+// selection by port name, internal/translate protocolOf).
+func yamlServicePodsPort(ns, svc, label, portName string, backends []string) string {
 	var b strings.Builder
 	port := backends[0][strings.LastIndexByte(backends[0], ':')+1:]
 	fmt.Fprintf(&b, `---
@@ -162,8 +192,8 @@ kind: Service
 metadata: {name: %s, namespace: %s}
 spec:
   selector: {app: %s}
-  ports: [{name: http, port: 80, targetPort: %s}]
-`, svc, ns, label, port)
+  ports: [{name: %s, port: 80, targetPort: %s}]
+`, svc, ns, label, portName, port)
 	for i, be := range backends {
 		ip, p, _ := strings.Cut(be, ":")
 		fmt.Fprintf(&b, `---

@@ -40,6 +40,10 @@ type scenario struct {
 	// streams on each of Conns connections.
 	H2      bool `json:"h2,omitempty"`
 	Streams int  `json:"streams,omitempty"`
+	// GRPC: gRPC unary calls over plain-text HTTP/2 (prior knowledge),
+	// Streams calls in flight on each of Conns connections, driven by
+	// benchrun's own client (grpcload.go); the proxies speak h2c upstream.
+	GRPC bool `json:"grpc,omitempty"`
 	// Routing selects scenario 5's configurations (routing.go); ksgw is then
 	// configured by benchrun itself, not by KSGW_CMD.
 	Routing string `json:"routing,omitempty"`
@@ -64,19 +68,26 @@ var scenarios = []scenario{
 	{Name: "canary-90-10-64B-c50", BodySize: 64, Conns: 50, KeepAlive: true, Routing: routingCanary},
 	// Scenario 4: HTTP/2 downstream, 10 connections × 100 concurrent streams.
 	{Name: "h2-64B-c10-m100", BodySize: 64, Conns: 10, KeepAlive: true, TLS: true, H2: true, Streams: 100},
+	// Scenario 4, second half: gRPC unary (64-byte payload echoed back),
+	// 10 connections × 10 calls in flight, h2c on both sides of the proxy.
+	{Name: "grpc-unary-64B-c10-m10", BodySize: 64, Conns: 10, KeepAlive: true, GRPC: true, Streams: 10},
 }
 
 type config struct {
-	smoke      bool
-	duration   time.Duration
-	warmup     time.Duration
-	rounds     int
-	only       []string // scenario names or substrings; empty = all
-	proxies    []string // proxy names; empty = all available
-	echoBin    string
-	outDir     string
-	proxyCPU   string
-	clientCPU  string
+	smoke     bool
+	duration  time.Duration
+	warmup    time.Duration
+	rounds    int
+	only      []string // scenario names or substrings; empty = all
+	proxies   []string // proxy names; empty = all available
+	echoBin   string
+	outDir    string
+	proxyCPU  string
+	clientCPU string
+	// workers are the proxy worker counts each table scenario runs at
+	// (nginx worker_processes, haproxy nbthread, ksgw GOMAXPROCS), the proxy
+	// pinned to as many cores (proxyCPUsFor).
+	workers    []int
 	backendCPU string
 	keep       bool
 	readyAfter time.Duration
@@ -87,6 +98,9 @@ type config struct {
 	updateInterval time.Duration
 	cpRoutes       []int // Route counts of the control-plane scale scenario
 	cpChanges      int   // single-route changes timed per count
+	// cpChangeBudget bounds the time spent on those changes per count
+	// (at least cpMinChanges are timed).
+	cpChangeBudget time.Duration
 }
 
 // extraScenario is a scenario that is not one wrk workload per proxy: it
@@ -135,6 +149,18 @@ func extras(cfg config) []extraScenario {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == grpcLoadSubcommand {
+		// benchrun re-executes itself as the gRPC load client (grpcload.go),
+		// pinned to the client core like wrk.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := grpcLoadMain(ctx, os.Args[2:], os.Stdout)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchrun:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
@@ -146,6 +172,7 @@ func run() error {
 		cfg           config
 		only, prxs    string
 		cpRoutes      string
+		workers       string
 		dur, warm     time.Duration
 		defaultProxy  = "1"
 		defaultClient = "0"
@@ -164,12 +191,15 @@ func run() error {
 	flag.StringVar(&cfg.proxyCPU, "proxy-cpu", defaultProxy, "taskset CPU list for the proxy under test")
 	flag.StringVar(&cfg.clientCPU, "client-cpu", defaultClient, "taskset CPU list for wrk and the echo backend")
 	flag.StringVar(&cfg.backendCPU, "backend-cpu", "", "taskset CPU list for the echo backend (default: --client-cpu)")
+	flag.StringVar(&workers, "workers", "1", "comma-separated proxy worker counts (nginx worker_processes, haproxy nbthread, ksgw GOMAXPROCS); "+
+		"with N > 1 the proxy is pinned to the first N cores of --proxy-cpu, continued with the next cores (which may be the client's)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the scratch directory (configs, logs)")
 	flag.DurationVar(&cfg.readyAfter, "ready-timeout", 30*time.Second, "how long a proxy may take to answer 200")
 	flag.StringVar(&cfg.ksgwBin, "ksgw-bin", os.Getenv("KSGW_BIN"), "ksgw binary for the scenarios that generate its config (default $KSGW_BIN)")
 	flag.DurationVar(&cfg.updateInterval, "ksgw-update-interval", 100*time.Millisecond, "ksgw --update-interval (batch window) in those scenarios")
-	flag.StringVar(&cpRoutes, "cp-routes", "", "Route counts for the control-plane scale scenario (default 1000,10000; 1000 with --smoke)")
+	flag.StringVar(&cpRoutes, "cp-routes", "", "Route counts for the control-plane scale scenario, e.g. 1000,10000,50000 (default 1000,10000; 1000 with --smoke)")
 	flag.IntVar(&cfg.cpChanges, "cp-changes", 0, "single-route changes timed per Route count (default 50, 5 with --smoke)")
+	flag.DurationVar(&cfg.cpChangeBudget, "cp-change-budget", 3*time.Minute, "stop timing changes at a Route count after this long (at least 5 are timed)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: benchrun --echo-bin PATH [flags]\n\nscenarios:\n")
 		for _, s := range scenarios {
@@ -197,6 +227,21 @@ func run() error {
 	}
 	cfg.only, cfg.proxies = splitList(only), splitList(prxs)
 	cfg.backendCPU = cmp.Or(cfg.backendCPU, cfg.clientCPU)
+	for _, f := range splitList(workers) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return fmt.Errorf("--workers %q: want counts ≥ 1", f)
+		}
+		if _, err := proxyCPUsFor(cfg.proxyCPU, n, runtime.NumCPU()); err != nil {
+			return fmt.Errorf("--workers %d: %w", n, err)
+		}
+		if !slices.Contains(cfg.workers, n) {
+			cfg.workers = append(cfg.workers, n)
+		}
+	}
+	if len(cfg.workers) == 0 {
+		return errors.New("--workers: want at least one count")
+	}
 	cpDefault := "1000,10000"
 	if cfg.smoke {
 		cpDefault = "1000"
@@ -280,6 +325,8 @@ func selectProxies(names []string) ([]proxy, error) {
 type runResult struct {
 	Scenario       string    `json:"scenario"`
 	Proxy          string    `json:"proxy"`
+	Workers        int       `json:"workers"`
+	ProxyCPU       string    `json:"proxy_cpu"`
 	Round          int       `json:"round"`
 	Wrk            wrkResult `json:"wrk"`
 	CPUSecPer100k  float64   `json:"cpu_seconds_per_100k_requests"`
@@ -291,18 +338,24 @@ type runResult struct {
 
 // summaryRow is the median run of one scenario×proxy and its ratios.
 type summaryRow struct {
-	Scenario      string   `json:"scenario"`
-	Proxy         string   `json:"proxy"`
-	RPS           float64  `json:"rps"`
-	P50us         float64  `json:"p50_us"`
-	P99us         float64  `json:"p99_us"`
-	P999us        float64  `json:"p999_us"`
-	CPUSecPer100k float64  `json:"cpu_seconds_per_100k_requests"`
-	PeakRSSKiB    uint64   `json:"peak_rss_kib"`
-	Errors        int64    `json:"errors"`
-	VsNginx       *float64 `json:"rps_vs_nginx,omitempty"`
-	VsHAProxy     *float64 `json:"rps_vs_haproxy,omitempty"`
-	Failed        bool     `json:"failed,omitempty"`
+	Scenario string `json:"scenario"`
+	Proxy    string `json:"proxy"`
+	Workers  int    `json:"workers"`
+	ProxyCPU string `json:"proxy_cpu"`
+	// SharesClientCores: the proxy's cores include the client's or the
+	// backend's (N workers on a machine with fewer than N+1 cores), so
+	// req/s then measures the three together, not the proxy.
+	SharesClientCores bool     `json:"proxy_shares_cores_with_client,omitempty"`
+	RPS               float64  `json:"rps"`
+	P50us             float64  `json:"p50_us"`
+	P99us             float64  `json:"p99_us"`
+	P999us            float64  `json:"p999_us"`
+	CPUSecPer100k     float64  `json:"cpu_seconds_per_100k_requests"`
+	PeakRSSKiB        uint64   `json:"peak_rss_kib"`
+	Errors            int64    `json:"errors"`
+	VsNginx           *float64 `json:"rps_vs_nginx,omitempty"`
+	VsHAProxy         *float64 `json:"rps_vs_haproxy,omitempty"`
+	Failed            bool     `json:"failed,omitempty"`
 }
 
 type report struct {
@@ -315,6 +368,7 @@ type report struct {
 	ProxyCPU    string            `json:"proxy_cpu"`
 	ClientCPU   string            `json:"client_cpu"`
 	BackendCPU  string            `json:"backend_cpu"`
+	Workers     []workersPinning  `json:"workers"`
 	DurationSec float64           `json:"duration_seconds"`
 	WarmupSec   float64           `json:"warmup_seconds"`
 	Rounds      int               `json:"rounds"`
@@ -322,6 +376,30 @@ type report struct {
 	Summary     []summaryRow      `json:"summary"`
 	Runs        []runResult       `json:"runs"`
 	Extra       []extraResult     `json:"extra,omitempty"`
+	Bars        []barResult       `json:"bars"`
+}
+
+// workersPinning is where the proxy runs at one worker count.
+type workersPinning struct {
+	Workers           int    `json:"workers"`
+	ProxyCPU          string `json:"proxy_cpu"`
+	SharesClientCores bool   `json:"proxy_shares_cores_with_client"`
+	Note              string `json:"note,omitempty"`
+}
+
+func pinnings(cfg config) []workersPinning {
+	var out []workersPinning
+	for _, w := range cfg.workers {
+		cpus, _ := proxyCPUsFor(cfg.proxyCPU, w, runtime.NumCPU()) // validated with the flags
+		p := workersPinning{Workers: w, ProxyCPU: cpus,
+			SharesClientCores: sharesCores(cpus, cfg.clientCPU) || sharesCores(cpus, cfg.backendCPU)}
+		if p.SharesClientCores {
+			p.Note = fmt.Sprintf("the proxy's cores %s include the client's (%s) or the backend's (%s): req/s measures proxy, client and backend together",
+				cpus, cfg.clientCPU, cfg.backendCPU)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func bench(ctx context.Context, cfg config, out io.Writer) error {
@@ -392,26 +470,34 @@ func bench(ctx context.Context, cfg config, out io.Writer) error {
 		ProxyCPU:    cfg.proxyCPU,
 		ClientCPU:   cfg.clientCPU,
 		BackendCPU:  cfg.backendCPU,
+		Workers:     pinnings(cfg),
 		DurationSec: cfg.duration.Seconds(),
 		WarmupSec:   cfg.warmup.Seconds(),
 		Rounds:      cfg.rounds,
 		Scenarios:   scs,
 	}
+	for _, w := range rep.Workers {
+		if w.SharesClientCores && len(scs) > 0 {
+			fmt.Fprintf(out, "note: %d workers: %s\n", w.Workers, w.Note)
+		}
+	}
 	for round := 1; round <= cfg.rounds; round++ {
 		for _, sc := range scs {
-			for _, p := range prs {
-				if err := ctx.Err(); err != nil {
-					return err
+			for _, w := range rep.Workers {
+				for _, p := range prs {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					r := measure(ctx, cfg, work, script, sc, p, backends[sc.BodySize], cert, round, w)
+					if r.Error != "" {
+						fmt.Fprintf(os.Stderr, "benchrun: %s/%s/%dw round %d: %s\n%s\n", sc.Name, p.name, w.Workers, round, r.Error, r.ProxyLogOnFail)
+					}
+					rep.Runs = append(rep.Runs, r)
 				}
-				r := measure(ctx, cfg, work, script, sc, p, backends[sc.BodySize], cert, round)
-				if r.Error != "" {
-					fmt.Fprintf(os.Stderr, "benchrun: %s/%s round %d: %s\n%s\n", sc.Name, p.name, round, r.Error, r.ProxyLogOnFail)
-				}
-				rep.Runs = append(rep.Runs, r)
 			}
 		}
 	}
-	rep.Summary = summarize(rep.Runs, scs, prs)
+	rep.Summary = summarize(rep.Runs, scs, prs, rep.Workers)
 	if len(scs) > 0 {
 		printTable(out, rep.Summary)
 	}
@@ -437,6 +523,8 @@ func bench(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		rep.Extra = append(rep.Extra, x)
 	}
+	rep.Bars = computeBars(rep.Summary, rep.Extra)
+	printBars(out, rep.Bars)
 
 	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
 		return err
@@ -489,14 +577,14 @@ func startBackend(ctx context.Context, cfg config, work string, size int) (*proc
 
 // measure runs one proxy through one scenario: start it fresh (so peak RSS
 // belongs to this scenario), warm up, then measure wrk and the proxy's CPU.
-func measure(ctx context.Context, cfg config, work, script string, sc scenario, px proxy, backend string, cert benchCert, round int) runResult {
-	res := runResult{Scenario: sc.Name, Proxy: px.name, Round: round}
+func measure(ctx context.Context, cfg config, work, script string, sc scenario, px proxy, backend string, cert benchCert, round int, pin workersPinning) runResult {
+	res := runResult{Scenario: sc.Name, Proxy: px.name, Workers: pin.Workers, ProxyCPU: pin.ProxyCPU, Round: round}
 	fail := func(dir string, err error) runResult {
 		res.Error = err.Error()
 		res.ProxyLogOnFail = tail(filepath.Join(dir, px.name+".log"))
 		return res
 	}
-	dir := filepath.Join(work, fmt.Sprintf("%s-%s-r%d", sc.Name, px.name, round))
+	dir := filepath.Join(work, fmt.Sprintf("%s-%s-w%d-r%d", sc.Name, px.name, pin.Workers, round))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(dir, err)
 	}
@@ -504,7 +592,7 @@ func measure(ctx context.Context, cfg config, work, script string, sc scenario, 
 	if err != nil {
 		return fail(dir, err)
 	}
-	params := proxyParams{Dir: dir, Listen: "127.0.0.1:" + strconv.Itoa(port), Port: port, Backend: backend, CPU: cfg.proxyCPU}
+	params := proxyParams{Dir: dir, Listen: "127.0.0.1:" + strconv.Itoa(port), Port: port, Backend: backend, CPU: pin.ProxyCPU, Workers: pin.Workers, GRPC: sc.GRPC}
 	if sc.TLS {
 		params.TLS, params.Cert, params.H2 = true, cert, sc.H2
 	}
@@ -517,6 +605,11 @@ func measure(ctx context.Context, cfg config, work, script string, sc scenario, 
 			px.start = func(ctx context.Context, p proxyParams) (*proc, error) { return startKSGWRouting(ctx, cfg, p) }
 		}
 	}
+	if sc.GRPC && px.name == "ksgw" {
+		// KSGW_CMD's Service port is plain HTTP/1.1; gRPC needs one
+		// marked h2 (grpc.go).
+		px.start = func(ctx context.Context, p proxyParams) (*proc, error) { return startKSGWGRPC(ctx, cfg, p) }
+	}
 	p, err := px.start(ctx, params)
 	if err != nil {
 		return fail(dir, err)
@@ -526,11 +619,20 @@ func measure(ctx context.Context, cfg config, work, script string, sc scenario, 
 	if sc.TLS {
 		url = "https://" + params.Listen + "/"
 	}
-	if err := waitReady(ctx, url, p.done, cfg.readyAfter); err != nil {
+	ready := waitReady
+	if sc.GRPC {
+		ready = func(ctx context.Context, _ string, exited <-chan struct{}, timeout time.Duration) error {
+			return waitGRPCReady(ctx, params.Listen, exited, timeout)
+		}
+	}
+	if err := ready(ctx, url, p.done, cfg.readyAfter); err != nil {
 		return fail(dir, err)
 	}
 
 	load := func(script string, d time.Duration) (wrkResult, error) {
+		if sc.GRPC {
+			return runGRPCLoad(ctx, cfg, sc, params.Listen, d)
+		}
 		if sc.H2 {
 			return runH2load(ctx, cfg, sc, url, dir, d)
 		}
@@ -567,6 +669,9 @@ func measure(ctx context.Context, cfg config, work, script string, sc scenario, 
 	case w.Requests == 0:
 		return fail(dir, errors.New("wrk completed no request"))
 	case w.Errors.Status > 0:
+		if sc.GRPC {
+			return fail(dir, fmt.Errorf("%d calls did not end with grpc-status 0: %v", w.Errors.Status, w.GRPCCodes))
+		}
 		return fail(dir, fmt.Errorf("%d answers were not 2xx/3xx", w.Errors.Status))
 	}
 	return res
@@ -583,40 +688,59 @@ func runWrk(ctx context.Context, cfg config, sc scenario, url, script string, d 
 	return parseWrk(string(b))
 }
 
-func summarize(runs []runResult, scs []scenario, prs []proxy) []summaryRow {
+func summarize(runs []runResult, scs []scenario, prs []proxy, pins []workersPinning) []summaryRow {
 	var rows []summaryRow
 	for _, sc := range scs {
-		byProxy := map[string]float64{}
-		start := len(rows)
-		for _, p := range prs {
-			var ok []runResult
-			failed := false
-			for _, r := range runs {
-				if r.Scenario != sc.Name || r.Proxy != p.name {
-					continue
-				}
-				if r.Error != "" {
-					failed = true
-					continue
-				}
-				ok = append(ok, r)
-			}
-			row := summaryRow{Scenario: sc.Name, Proxy: p.name, Failed: failed}
-			if len(ok) > 0 {
-				slices.SortFunc(ok, func(a, b runResult) int { return cmp.Compare(a.Wrk.RPS, b.Wrk.RPS) })
-				m := ok[len(ok)/2]
-				row.RPS, row.P50us, row.P99us, row.P999us = m.Wrk.RPS, m.Wrk.Latency.P50, m.Wrk.Latency.P99, m.Wrk.Latency.P999
-				row.CPUSecPer100k, row.PeakRSSKiB, row.Errors = m.CPUSecPer100k, m.PeakRSSKiB, m.Wrk.SocketErrors()+m.Wrk.Errors.Status
-				byProxy[p.name] = row.RPS
-			}
-			rows = append(rows, row)
-		}
-		for i := start; i < len(rows); i++ {
-			rows[i].VsNginx = ratio(rows[i].RPS, byProxy["nginx"])
-			rows[i].VsHAProxy = ratio(rows[i].RPS, byProxy["haproxy"])
+		for _, pin := range pins {
+			rows = append(rows, summarizeOne(runs, sc, prs, pin)...)
 		}
 	}
 	return rows
+}
+
+// summarizeOne is the rows of one scenario at one worker count; ratios
+// compare proxies at the same worker count.
+func summarizeOne(runs []runResult, sc scenario, prs []proxy, pin workersPinning) []summaryRow {
+	rows := make([]summaryRow, 0, len(prs))
+	byProxy := map[string]float64{}
+	for _, p := range prs {
+		var ok []runResult
+		failed := false
+		for _, r := range runs {
+			if r.Scenario != sc.Name || r.Proxy != p.name || r.Workers != pin.Workers {
+				continue
+			}
+			if r.Error != "" {
+				failed = true
+				continue
+			}
+			ok = append(ok, r)
+		}
+		row := summaryRow{Scenario: sc.Name, Proxy: p.name, Workers: pin.Workers, ProxyCPU: pin.ProxyCPU,
+			SharesClientCores: pin.SharesClientCores, Failed: failed}
+		if len(ok) > 0 {
+			slices.SortFunc(ok, func(a, b runResult) int { return cmp.Compare(a.Wrk.RPS, b.Wrk.RPS) })
+			m := ok[len(ok)/2]
+			row.RPS, row.P50us, row.P99us, row.P999us = m.Wrk.RPS, m.Wrk.Latency.P50, m.Wrk.Latency.P99, m.Wrk.Latency.P999
+			row.CPUSecPer100k, row.PeakRSSKiB, row.Errors = m.CPUSecPer100k, m.PeakRSSKiB, m.Wrk.SocketErrors()+m.Wrk.Errors.Status
+			byProxy[p.name] = row.RPS
+		}
+		rows = append(rows, row)
+	}
+	for i := range rows {
+		rows[i].VsNginx = ratio(rows[i].RPS, byProxy["nginx"])
+		rows[i].VsHAProxy = ratio(rows[i].RPS, byProxy["haproxy"])
+	}
+	return rows
+}
+
+// workersCell is the table's workers column: "2*" when the proxy shares
+// cores with the client (the note above the table says so).
+func workersCell(r summaryRow) string {
+	if r.SharesClientCores {
+		return strconv.Itoa(r.Workers) + "*"
+	}
+	return strconv.Itoa(r.Workers)
 }
 
 func ratio(a, b float64) *float64 {
@@ -629,7 +753,7 @@ func ratio(a, b float64) *float64 {
 
 func printTable(w io.Writer, rows []summaryRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tproxy\treq/s\tp50 ms\tp99 ms\tp99.9 ms\tCPU s/100k\tpeak RSS MiB\terrors\tvs nginx\tvs haproxy\t")
+	fmt.Fprintln(tw, "scenario\tproxy\tworkers\treq/s\tp50 ms\tp99 ms\tp99.9 ms\tCPU s/100k\tpeak RSS MiB\terrors\tvs nginx\tvs haproxy\t")
 	ms := func(us float64) string { return strconv.FormatFloat(us/1000, 'f', 2, 64) }
 	rel := func(r *float64) string {
 		if r == nil {
@@ -639,11 +763,11 @@ func printTable(w io.Writer, rows []summaryRow) {
 	}
 	for _, r := range rows {
 		if r.RPS == 0 {
-			fmt.Fprintf(tw, "%s\t%s\tFAILED\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Proxy)
+			fmt.Fprintf(tw, "%s\t%s\t%d\tFAILED\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Proxy, r.Workers)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.3f\t%.1f\t%d\t%s\t%s\t\n",
-			r.Scenario, r.Proxy, r.RPS, ms(r.P50us), ms(r.P99us), ms(r.P999us),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%.3f\t%.1f\t%d\t%s\t%s\t\n",
+			r.Scenario, r.Proxy, workersCell(r), r.RPS, ms(r.P50us), ms(r.P99us), ms(r.P999us),
 			r.CPUSecPer100k, float64(r.PeakRSSKiB)/1024, r.Errors, rel(r.VsNginx), rel(r.VsHAProxy))
 	}
 	_ = tw.Flush()

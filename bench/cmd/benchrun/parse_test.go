@@ -146,20 +146,23 @@ func TestParseVmHWM(t *testing.T) {
 func TestSummarizeTakesMedianAndRatios(t *testing.T) {
 	sc := scenarios[:1]
 	prs := []proxy{{name: "nginx"}, {name: "haproxy"}, {name: "ksgw"}}
-	mk := func(p string, rps float64, errMsg string) runResult {
-		r := runResult{Scenario: sc[0].Name, Proxy: p, Error: errMsg}
+	pins := []workersPinning{{Workers: 1, ProxyCPU: "1"}, {Workers: 2, ProxyCPU: "1,0", SharesClientCores: true}}
+	mk := func(p string, workers int, rps float64, errMsg string) runResult {
+		r := runResult{Scenario: sc[0].Name, Proxy: p, Workers: workers, Error: errMsg}
 		r.Wrk.RPS = rps
 		return r
 	}
 	rows := summarize([]runResult{
-		mk("nginx", 100, ""), mk("nginx", 300, ""), mk("nginx", 200, ""),
-		mk("haproxy", 400, ""),
-		mk("ksgw", 0, "did not start"),
-	}, sc, prs)
-	if len(rows) != 3 {
+		mk("nginx", 1, 100, ""), mk("nginx", 1, 300, ""), mk("nginx", 1, 200, ""),
+		mk("haproxy", 1, 400, ""),
+		mk("ksgw", 1, 0, "did not start"),
+		// At 2 workers ratios compare 2-worker runs only.
+		mk("nginx", 2, 1000, ""), mk("haproxy", 2, 500, ""), mk("ksgw", 2, 1500, ""),
+	}, sc, prs, pins)
+	if len(rows) != 6 {
 		t.Fatalf("%d rows", len(rows))
 	}
-	if rows[0].RPS != 200 || *rows[0].VsNginx != 1 || *rows[0].VsHAProxy != 0.5 {
+	if rows[0].RPS != 200 || *rows[0].VsNginx != 1 || *rows[0].VsHAProxy != 0.5 || rows[0].Workers != 1 {
 		t.Errorf("nginx row %+v: want median 200, ratios 1 and 0.5", rows[0])
 	}
 	if rows[1].RPS != 400 || *rows[1].VsNginx != 2 {
@@ -167,6 +170,9 @@ func TestSummarizeTakesMedianAndRatios(t *testing.T) {
 	}
 	if !rows[2].Failed || rows[2].VsNginx != nil {
 		t.Errorf("failed ksgw row %+v", rows[2])
+	}
+	if k := rows[5]; k.Workers != 2 || k.RPS != 1500 || *k.VsNginx != 1.5 || *k.VsHAProxy != 3 || !k.SharesClientCores || k.ProxyCPU != "1,0" {
+		t.Errorf("2-worker ksgw row %+v: want ratios against 2-worker peers and the pinning", k)
 	}
 }
 

@@ -44,7 +44,16 @@ type proxyParams struct {
 	// "canary"); empty for one catch-all route.
 	Routing    string
 	RegexRules []regexRule
+	// GRPC: plain-text HTTP/2 (prior knowledge) downstream and h2c to the
+	// backend, for gRPC.
+	GRPC bool
+	// Workers is nginx's worker_processes, haproxy's nbthread and ksgw's
+	// GOMAXPROCS; 0 means 1.
+	Workers int
 }
+
+// WorkerCount is p.Workers, at least 1 (the templates read it).
+func (p proxyParams) WorkerCount() int { return max(1, p.Workers) }
 
 // proxy is one contender. start returns the started process; benchrun
 // measures CPU and memory of it and its descendants, and stops the whole
@@ -148,7 +157,9 @@ func startPinned(ctx context.Context, p proxyParams, name string, argv ...string
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c.Env = append(os.Environ(),
 		"KSGW_LISTEN="+p.Listen, "KSGW_PORT="+strconv.Itoa(p.Port), "KSGW_BACKEND="+p.Backend, "KSGW_DIR="+p.Dir,
-		"GOMAXPROCS=1") // a Go proxy on one pinned core should know it has one
+		// A Go proxy pinned to N cores should know it has N (Go reads the
+		// affinity mask too, but KSGW_CMD may be a wrapper that resets it).
+		"GOMAXPROCS="+strconv.Itoa(p.WorkerCount()))
 	if p.TLS {
 		// For KSGW_TLS_CMD (bench/ksgw-standalone-tls.sh): HTTPS on
 		// KSGW_PORT with this certificate; KSGW_HTTP_PORT is a second free

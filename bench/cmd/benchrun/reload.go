@@ -76,7 +76,7 @@ func runReload(ctx context.Context, env *extraEnv) (any, error) {
 	for _, s := range []string{"backend-a", "backend-b", "backend-c"} {
 		base += yamlServicePods("bench", s, s, []string{beAddr})
 	}
-	k, err := startKSGWStandalone(ctx, cfg, dir, admin, map[string]string{"base.yaml": base, "route.yaml": reloadRoute(0)})
+	k, err := startKSGWStandalone(ctx, cfg, proxyParams{Dir: dir, CPU: cfg.proxyCPU}, admin, map[string]string{"base.yaml": base, "route.yaml": reloadRoute(0)})
 	if err != nil {
 		return nil, err
 	}

@@ -95,6 +95,14 @@ spec:
 // scenarios need more than KSGW_CMD's one route, so benchrun generates the
 // directory itself. The Gateway listens on p.Listen.
 func startKSGWRouting(ctx context.Context, cfg config, p proxyParams) (*proc, error) {
+	return startKSGWFiles(ctx, cfg, p, func(http, https int, backend string) map[string]string {
+		return ksgwRoutingFiles(p.Routing, http, https, backend)
+	})
+}
+
+// startKSGWFiles starts ksgw on the files gen writes for a Gateway whose
+// http port is p.Port (its https port and the admin port are free ones).
+func startKSGWFiles(ctx context.Context, cfg config, p proxyParams, gen func(http, https int, backend string) map[string]string) (*proc, error) {
 	https, err := freePort()
 	if err != nil {
 		return nil, err
@@ -103,7 +111,7 @@ func startKSGWRouting(ctx context.Context, cfg config, p proxyParams) (*proc, er
 	if err != nil {
 		return nil, err
 	}
-	k, err := startKSGWStandalone(ctx, cfg, p.Dir, admin, ksgwRoutingFiles(p.Routing, p.Port, https, p.Backend))
+	k, err := startKSGWStandalone(ctx, cfg, p, admin, gen(p.Port, https, p.Backend))
 	if err != nil {
 		return nil, err
 	}

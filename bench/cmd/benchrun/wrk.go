@@ -32,6 +32,9 @@ type wrkResult struct {
 		P99   float64 `json:"p99"`
 		P999  float64 `json:"p999"`
 	} `json:"latency_us"`
+	// GRPCCodes counts gRPC calls by grpc-status name (grpc-load only);
+	// every one but OK is also in Errors.
+	GRPCCodes map[string]int64 `json:"grpc_codes,omitempty"`
 }
 
 // SocketErrors is the sum of connect, read, write and timeout errors.
