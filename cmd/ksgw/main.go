@@ -65,6 +65,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newStandaloneCommand(),
 		newProxyCommand(),
+		newControllerCommand(),
 		newTranslateCommand(),
 		newValidateCommand(),
 		newVersionCommand(),
