@@ -340,6 +340,36 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 			wantErr: "spec.ports.http",
 		},
 		{
+			name:    "node ports on a ClusterIP service",
+			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  service: {nodePorts: {http: 30080}}\n",
+			wantErr: "nodePorts require type NodePort or LoadBalancer",
+		},
+		{
+			name:    "external traffic policy on a ClusterIP service",
+			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  service: {type: ClusterIP, externalTrafficPolicy: Local}\n",
+			wantErr: "externalTrafficPolicy requires type NodePort or LoadBalancer",
+		},
+		{
+			name:    "same node port for http and https",
+			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  service: {type: NodePort, nodePorts: {http: 30080, https: 30080}}\n",
+			wantErr: "http and https node ports must differ",
+		},
+		{
+			name:    "node port out of range",
+			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  service: {type: NodePort, nodePorts: {https: 70000}}\n",
+			wantErr: "spec.service.nodePorts.https",
+		},
+		{
+			name:    "disruption budget with both bounds",
+			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  podDisruptionBudget: {minAvailable: 2, maxUnavailable: 1}\n",
+			wantErr: "set at most one of minAvailable and maxUnavailable",
+		},
+		{
+			name:    "unknown anti-affinity",
+			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  antiAffinity: Sometimes\n",
+			wantErr: "spec.antiAffinity",
+		},
+		{
 			name:    "simple and consistent hash together",
 			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: a\n  trafficPolicy:\n    loadBalancer: {simple: RANDOM, consistentHash: {useSourceIp: true}}\n",
 			wantErr: "simple and consistentHash are mutually exclusive",

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // Defaults of GatewaySpec.Ports (DESIGN §4). Unprivileged so that a
@@ -86,6 +87,54 @@ type GatewaySpec struct {
 	// records no spans but still passes trace headers through.
 	// +optional
 	Tracing *GatewayTracing `json:"tracing,omitempty"`
+
+	// AntiAffinity spreads the proxy replicas across nodes (topology key
+	// kubernetes.io/hostname). Unset means Preferred: replicas share a node
+	// only when there is no other. Required never co-locates two replicas;
+	// rolling updates then replace a pod before starting its successor
+	// (maxSurge 0), since a surge pod would find no free node.
+	// +optional
+	AntiAffinity AntiAffinity `json:"antiAffinity,omitempty"`
+
+	// NodeSelector restricts the proxy pods to matching nodes (e.g. edge
+	// nodes that receive the load balancer's traffic).
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// Tolerations of the proxy pods.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// PodDisruptionBudget of the proxy pods. Unset means maxUnavailable 1:
+	// node drains evict one proxy at a time without ever blocking on a
+	// single-replica gateway.
+	// +optional
+	PodDisruptionBudget *GatewayPodDisruptionBudget `json:"podDisruptionBudget,omitempty"`
+}
+
+// AntiAffinity is how strictly proxy replicas avoid sharing a node.
+// +kubebuilder:validation:Enum=Preferred;Required
+type AntiAffinity string
+
+// AntiAffinity values.
+const (
+	AntiAffinityPreferred AntiAffinity = "Preferred"
+	AntiAffinityRequired  AntiAffinity = "Required"
+)
+
+// GatewayPodDisruptionBudget bounds voluntary disruptions of the proxies
+// (policy/v1 PodDisruptionBudget: one of the two).
+// +kubebuilder:validation:XValidation:rule="!(has(self.minAvailable) && has(self.maxUnavailable))",message="set at most one of minAvailable and maxUnavailable"
+type GatewayPodDisruptionBudget struct {
+	// MinAvailable is a number of pods or a percentage ("50%").
+	// +optional
+	// +kubebuilder:validation:XIntOrString
+	MinAvailable *intstr.IntOrString `json:"minAvailable,omitempty"`
+	// MaxUnavailable is a number of pods or a percentage ("50%").
+	// +optional
+	// +kubebuilder:validation:XIntOrString
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }
 
 // TracingProtocol is the OTLP transport.
@@ -207,7 +256,11 @@ type GatewayPorts struct {
 	HTTPS int32 `json:"https,omitempty"`
 }
 
-// GatewayService shapes the Service created for a Gateway's proxies.
+// GatewayService shapes the Service created for a Gateway's proxies. The
+// rules mirror the API server's Service validation so that a mistake is
+// reported on the Gateway instead of failing later, at apply time.
+// +kubebuilder:validation:XValidation:rule="(has(self.type) && self.type != 'ClusterIP') || !has(self.nodePorts) || (!has(self.nodePorts.http) && !has(self.nodePorts.https))",message="nodePorts require type NodePort or LoadBalancer"
+// +kubebuilder:validation:XValidation:rule="(has(self.type) && self.type != 'ClusterIP') || !has(self.externalTrafficPolicy)",message="externalTrafficPolicy requires type NodePort or LoadBalancer"
 type GatewayService struct {
 	// Type of the Service; unset means ClusterIP.
 	// +optional
@@ -226,9 +279,14 @@ type GatewayService struct {
 	// +optional
 	// +kubebuilder:validation:Enum=Cluster;Local
 	ExternalTrafficPolicy corev1.ServiceExternalTrafficPolicy `json:"externalTrafficPolicy,omitempty"`
+
+	// Annotations of the Service, e.g. a cloud load balancer's settings.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // GatewayNodePorts are the node ports of the proxy Service.
+// +kubebuilder:validation:XValidation:rule="!has(self.http) || !has(self.https) || self.http != self.https",message="http and https node ports must differ"
 type GatewayNodePorts struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1

@@ -68,6 +68,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newStandaloneCommand(),
 		newProxyCommand(),
+		newControllerCommand(),
 		newTranslateCommand(),
 		newValidateCommand(),
 		newVersionCommand(),

@@ -27,9 +27,26 @@ import (
 	xdsserver "github.com/ksgw/ksgw/internal/xds/server"
 )
 
+// Provider is where resources come from: the file provider (a watched
+// directory) or the Kubernetes provider (the API server's caches). Declared
+// here, by its consumer (STYLE habit 6).
+type Provider interface {
+	// Run produces snapshots until ctx is done.
+	Run(ctx context.Context) error
+	// Next blocks until a snapshot newer than the last one returned is
+	// available and returns it: the bundle (immutable, shared) and the
+	// objects left out of it because they could not be read. ok is false
+	// once ctx is done or the provider has stopped.
+	Next(ctx context.Context) (res *resource.Resources, errs []resource.LoadError, ok bool)
+}
+
 // Options configure a ControlPlane. Immutable after New.
 type Options struct {
-	// ConfigDir is the directory the file provider watches.
+	// Provider supplies the resources. When nil, a file provider watches
+	// ConfigDir.
+	Provider Provider
+	// ConfigDir is the directory the file provider watches when Provider is
+	// nil.
 	ConfigDir string
 	// Load tunes the YAML loader (default namespace, limits).
 	Load resource.Options
@@ -44,14 +61,18 @@ type Options struct {
 	// that now exist (standalone starts and stops proxies from it). It runs
 	// on the translation goroutine and must not block for long.
 	OnGateways func(ctx context.Context, gateways []*ir.Gateway)
-	Logger     *slog.Logger
+	// OnRender, when set, is called with every render, published or not,
+	// after OnGateways (the Kubernetes status writer reads the statuses from
+	// it). It runs on the translation goroutine and must not block.
+	OnRender func(ctx context.Context, r *Rendered)
+	Logger   *slog.Logger
 }
 
 // ControlPlane runs the provider, the translation loop and the ADS server.
 type ControlPlane struct {
 	opts     Options
 	log      *slog.Logger
-	provider *file.Provider
+	provider Provider
 	xds      *xdsserver.Server
 
 	// last is the latest render, for status pages and tests.
@@ -68,14 +89,18 @@ func New(opts Options) (*ControlPlane, error) {
 	if opts.Authenticator == nil {
 		return nil, errors.New("controlplane: an Authenticator is required")
 	}
-	prov, err := file.New(file.Options{
-		Dir:      opts.ConfigDir,
-		Interval: opts.UpdateInterval,
-		Load:     opts.Load,
-		Logger:   opts.Logger,
-	})
-	if err != nil {
-		return nil, err
+	prov := opts.Provider
+	if prov == nil {
+		fp, err := file.New(file.Options{
+			Dir:      opts.ConfigDir,
+			Interval: opts.UpdateInterval,
+			Load:     opts.Load,
+			Logger:   opts.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		prov = fileProvider{fp}
 	}
 	xds, err := xdsserver.New(xdsserver.Options{Authenticator: opts.Authenticator, Logger: opts.Logger})
 	if err != nil {
@@ -112,7 +137,7 @@ func (cp *ControlPlane) Run(ctx context.Context, lis net.Listener) error {
 		}()
 	}
 	run("xds server", func(ctx context.Context) error { return cp.xds.Serve(ctx, lis) })
-	run("file provider", cp.provider.Run)
+	run("provider", cp.provider.Run)
 	run("translator", cp.translateLoop)
 	wg.Wait()
 	close(errc)
@@ -124,18 +149,12 @@ func (cp *ControlPlane) translateLoop(ctx context.Context) error {
 	lastGood := map[string]xdsserver.NodeResources{}
 	kept := newLastGood()
 	for {
-		var snap file.Snapshot
-		var ok bool
-		select {
-		case <-ctx.Done():
+		res, loadErrs, ok := cp.provider.Next(ctx)
+		if !ok {
 			return nil
-		case snap, ok = <-cp.provider.Updates():
-			if !ok {
-				return nil
-			}
 		}
 		start := time.Now()
-		r := kept.render(snap.Resources, snap.Errors, cp.opts.Translate)
+		r := kept.render(res, loadErrs, cp.opts.Translate)
 		elapsed := time.Since(start)
 
 		problems := r.Problems()
@@ -156,15 +175,40 @@ func (cp *ControlPlane) translateLoop(ctx context.Context) error {
 		}
 		if err := cp.xds.Update(ctx, nodes); err != nil {
 			cp.log.Error("publishing xDS failed; the previous snapshots stay in force", "error", err)
+			if cp.opts.OnRender != nil {
+				cp.opts.OnRender(ctx, r)
+			}
 			continue
 		}
 		lastGood = nodes
 		cp.last.Store(r)
 		cp.published.Add(1)
 		cp.log.Info("configuration published", "gateways", len(nodes), "problems", len(problems), "kept_last_good", r.Kept,
-			"resources", snap.Resources.Len(), "translate_ms", elapsed.Milliseconds())
+			"resources", res.Len(), "translate_ms", elapsed.Milliseconds())
 		if cp.opts.OnGateways != nil {
 			cp.opts.OnGateways(ctx, r.Result.Gateways)
 		}
+		if cp.opts.OnRender != nil {
+			cp.opts.OnRender(ctx, r)
+		}
+	}
+}
+
+// fileProvider adapts the file provider's channel to Provider.
+type fileProvider struct{ p *file.Provider }
+
+var _ Provider = fileProvider{}
+
+func (f fileProvider) Run(ctx context.Context) error { return f.p.Run(ctx) }
+
+func (f fileProvider) Next(ctx context.Context) (*resource.Resources, []resource.LoadError, bool) {
+	select {
+	case <-ctx.Done():
+		return nil, nil, false
+	case snap, ok := <-f.p.Updates():
+		if !ok {
+			return nil, nil, false
+		}
+		return snap.Resources, snap.Errors, true
 	}
 }
