@@ -21,6 +21,10 @@ import (
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/accesslog"
 	"github.com/ksgw/ksgw/internal/proxy/admin"
+	"github.com/ksgw/ksgw/internal/proxy/filter"
+	"github.com/ksgw/ksgw/internal/proxy/filter/apikey"
+	"github.com/ksgw/ksgw/internal/proxy/filter/jwt"
+	"github.com/ksgw/ksgw/internal/proxy/filter/rbac"
 	"github.com/ksgw/ksgw/internal/proxy/runtime"
 	"github.com/ksgw/ksgw/internal/xdsclient"
 )
