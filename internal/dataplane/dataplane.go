@@ -68,10 +68,17 @@ func Run(ctx context.Context, opts Options) error {
 		go func() { defer wg.Done(); w.Run(bg) }()
 	}
 
-	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout})
+	// The HTTP filters the proxy implements beyond fault, CORS and the
+	// router (internal/proxy/filter). The JWT factory's JWKS caches live as
+	// long as this proxy.
+	filters, err := filter.NewRegistry(jwt.NewFactory(jwt.Options{}), rbac.Factory{}, apikey.Factory{})
+	if err != nil {
+		return err
+	}
+	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout, Filters: filters})
 
 	decoders := map[string]xdsclient.Decoder{}
-	for typeURL, d := range dpconfig.Decoders() {
+	for typeURL, d := range dpconfig.DecodersWith(filters.Extensions()) {
 		decoders[typeURL] = xdsclient.Decoder(d)
 	}
 	client, err := xdsclient.New(xdsclient.Options{
