@@ -46,6 +46,13 @@ type Listener struct {
 	// VirtualHosts in deterministic order (by Name). Domains never overlap
 	// between two virtual hosts of one listener: the translator merges them.
 	VirtualHosts []*VirtualHost
+	// Security is the gateway's listener-level policy; nil: edge defaults.
+	Security *ListenerSecurity
+	// JWTProviders are the providers the listener's routes require, sorted
+	// by Name (Envoy's jwt_authn holds them at listener level).
+	JWTProviders []*JWTProvider
+	// JWTRequirements are those of the listener's routes, sorted by Name.
+	JWTRequirements []*JWTRequirement
 }
 
 // ListenerTLS terminates TLS. Certificates are grouped by secret so that one
@@ -101,6 +108,8 @@ type Route struct {
 	Mirrors         []*Mirror
 	Fault           *Fault
 	CORS            *CORSPolicy
+	// Security is the route's effective SecurityPolicy; nil: none.
+	Security *RouteSecurity
 }
 
 // StringMatchKind says how StringMatch.Value is compared.
