@@ -54,7 +54,7 @@ const maxTokenBytes = 16 << 10
 // Options tune a Factory. The zero value is ready to use.
 type Options struct {
 	// MinRefreshInterval bounds JWKS refetches triggered by unknown key
-	// ids; default 5s.
+	// ids: at most one per interval and key set; default 1s.
 	MinRefreshInterval time.Duration
 	// Now is the clock; default time.Now. Tests inject one.
 	Now func() time.Time
@@ -74,7 +74,7 @@ var _ filter.Factory = (*Factory)(nil)
 // NewFactory returns a Factory.
 func NewFactory(opts Options) *Factory {
 	if opts.MinRefreshInterval <= 0 {
-		opts.MinRefreshInterval = 5 * time.Second
+		opts.MinRefreshInterval = time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
