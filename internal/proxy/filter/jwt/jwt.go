@@ -572,4 +572,3 @@ func cookie(h *httpmsg.Header, name string) (string, bool) {
 	}
 	return "", false
 }
-

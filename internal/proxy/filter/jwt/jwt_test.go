@@ -129,7 +129,7 @@ func TestVerify(t *testing.T) {
 	cfg := &dpconfig.JWTAuthn{
 		Providers: map[string]*dpconfig.JWTProvider{"p": {
 			Name: "p", Issuer: "https://issuer.test", Audiences: []string{"api"}, LocalJWKS: set, ClockSkew: 60 * time.Second,
-			ClaimToHeaders: []dpconfig.JWTClaimToHeader{{Header: "x-tenant", Claim: "tenant"}, {Header: "x-level", Claim: "level"}},
+			ClaimToHeaders:       []dpconfig.JWTClaimToHeader{{Header: "x-tenant", Claim: "tenant"}, {Header: "x-level", Claim: "level"}},
 			ForwardPayloadHeader: "x-jwt-payload",
 		}},
 		Requirements: map[string]*dpconfig.JWTRequirement{"r": {Kind: dpconfig.JWTRequireProvider, Provider: "p"}},
