@@ -58,6 +58,9 @@ type Options struct {
 	MinRefreshInterval time.Duration
 	// Now is the clock; default time.Now. Tests inject one.
 	Now func() time.Time
+	// DisableTokenCache verifies every token's signature on every request
+	// (benchmarks of the uncached path).
+	DisableTokenCache bool
 }
 
 // Factory builds JWT filters and owns the remote JWKS caches, which outlive
@@ -97,6 +100,9 @@ func (fac *Factory) Build(_ context.Context, p filter.BuildParams) (filter.Filte
 	}
 	for name, pc := range cfg.Providers {
 		pr := &provider{cfg: pc}
+		if !fac.opts.DisableTokenCache {
+			pr.cache = &tokenCache{entries: map[string]map[string]any{}}
+		}
 		if pc.LocalJWKS != nil {
 			ks, err := parseKeySet(pc.LocalJWKS)
 			if err != nil {
@@ -176,6 +182,38 @@ type provider struct {
 	cfg    *dpconfig.JWTProvider
 	local  *keySet
 	remote *remoteSet
+	cache  *tokenCache
+}
+
+// tokenCache remembers tokens whose signature and issuer verified, as
+// Envoy's jwt_cache_config does (on by default there too): a client that
+// sends the same token on every request pays the signature check once.
+// Time claims and audiences are still checked on every hit. Bounded; when
+// full, an arbitrary entry is dropped. Guarded by mu.
+type tokenCache struct {
+	mu      sync.RWMutex
+	entries map[string]map[string]any // token → verified claims (read only)
+}
+
+const tokenCacheSize = 1024
+
+func (c *tokenCache) get(tok string) (map[string]any, bool) {
+	c.mu.RLock()
+	claims, ok := c.entries[tok]
+	c.mu.RUnlock()
+	return claims, ok
+}
+
+func (c *tokenCache) put(tok string, claims map[string]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= tokenCacheSize {
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[tok] = claims
 }
 
 // outcome of checking one requirement.
@@ -361,6 +399,30 @@ func (f *Filter) verify(p *provider, tok string, auds []string) (map[string]any,
 	if len(tok) > maxTokenBytes {
 		return nil, errInvalid, "Jwt is too large"
 	}
+	if p.cache != nil {
+		if claims, ok := p.cache.get(tok); ok {
+			return f.checkClaims(p, claims, auds)
+		}
+	}
+	claims, res, why := f.verifyToken(p, tok)
+	if res != okVerified {
+		return nil, res, why
+	}
+	if p.cfg.Issuer != "" {
+		if iss, _ := claims["iss"].(string); iss != p.cfg.Issuer {
+			return nil, errInvalid, "Jwt issuer is not configured"
+		}
+	}
+	// Only the signature and issuer are cached: they never change for a
+	// token; time and audience are checked per request.
+	if p.cache != nil {
+		p.cache.put(tok, claims)
+	}
+	return f.checkClaims(p, claims, auds)
+}
+
+// verifyToken parses tok and checks its signature.
+func (f *Filter) verifyToken(p *provider, tok string) (map[string]any, outcome, string) {
 	jws, err := jose.ParseSignedCompact(tok, allowedAlgs)
 	if err != nil {
 		// Covers alg "none" and any algorithm outside allowedAlgs.
@@ -381,6 +443,12 @@ func (f *Filter) verify(p *provider, tok string, auds []string) (map[string]any,
 	if err := dec.Decode(&claims); err != nil || claims == nil {
 		return nil, errInvalid, "Jwt payload is not a JSON object"
 	}
+	return claims, okVerified, ""
+}
+
+// checkClaims checks exp and nbf (with the provider's clock skew) and the
+// audiences.
+func (f *Filter) checkClaims(p *provider, claims map[string]any, auds []string) (map[string]any, outcome, string) {
 	now := f.now()
 	skew := p.cfg.ClockSkew
 	exp, hasExp, err := numericDate(claims, "exp")
@@ -399,11 +467,6 @@ func (f *Filter) verify(p *provider, tok string, auds []string) (map[string]any,
 	}
 	if hasNbf && now.Add(skew).Before(nbf) {
 		return nil, errInvalid, "Jwt not yet valid"
-	}
-	if p.cfg.Issuer != "" {
-		if iss, _ := claims["iss"].(string); iss != p.cfg.Issuer {
-			return nil, errInvalid, "Jwt issuer is not configured"
-		}
 	}
 	want := p.cfg.Audiences
 	if len(auds) > 0 {

@@ -304,8 +304,10 @@ func TestRemoteJWKSRefreshesOnUnknownKid(t *testing.T) {
 	for _, rs := range fac.remotes {
 		rs.client = srv.Client()
 	}
+	jti := 0
 	call := func(kid string) int {
-		s, _ := request("Bearer " + sign(t, jose.RS256, k.rsa, kid, claims(nil)))
+		jti++ // a new token each time: verified tokens are cached
+		s, _ := request("Bearer " + sign(t, jose.RS256, k.rsa, kid, claims(map[string]any{"jti": jti})))
 		if rep := f.OnRequest(context.Background(), s); rep != nil {
 			return rep.Status
 		}
@@ -337,6 +339,39 @@ func TestRemoteJWKSRefreshesOnUnknownKid(t *testing.T) {
 	}
 	if fac.FetchCount(srv.URL+"/jwks") != 3 {
 		t.Errorf("FetchCount = %d", fac.FetchCount(srv.URL+"/jwks"))
+	}
+}
+
+// TestVerifiedTokensAreCachedButTimeStillCounts: a cached token expires.
+func TestVerifiedTokensAreCachedButTimeStillCounts(t *testing.T) {
+	k := newKeys(t)
+	now := clock
+	cfg := &dpconfig.JWTAuthn{
+		Providers:    map[string]*dpconfig.JWTProvider{"p": {Name: "p", LocalJWKS: jwks(t, jose.JSONWebKey{Key: k.rsa.Public(), KeyID: "k"}), Audiences: []string{"api"}, ClockSkew: time.Minute}},
+		Requirements: map[string]*dpconfig.JWTRequirement{"r": {Kind: dpconfig.JWTRequireProvider, Provider: "p"}, "other": {Kind: dpconfig.JWTRequireProvider, Provider: "p", Audiences: []string{"other"}}},
+	}
+	f := build(t, NewFactory(Options{Now: func() time.Time { return now }}), cfg)
+	tok := "Bearer " + sign(t, jose.RS256, k.rsa, "k", claims(nil)) // exp: clock + 1h
+	status := func(req string) int {
+		s, route := request(tok)
+		route.PerFilter["envoy.filters.http.jwt_authn"] = &dpconfig.JWTPerRoute{RequirementName: req}
+		if rep := f.OnRequest(context.Background(), s); rep != nil {
+			return rep.Status
+		}
+		return 0
+	}
+	if got := status("r"); got != 0 {
+		t.Fatalf("first use: %d", got)
+	}
+	if len(f.providers["p"].cache.entries) != 1 {
+		t.Fatal("verified token not cached")
+	}
+	if got := status("other"); got != 403 {
+		t.Errorf("cached token with another requirement's audiences: %d, want 403", got)
+	}
+	now = clock.Add(2 * time.Hour)
+	if got := status("r"); got != 401 {
+		t.Errorf("cached token after exp: %d, want 401", got)
 	}
 }
 
