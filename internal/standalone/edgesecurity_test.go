@@ -160,6 +160,7 @@ type env struct {
 	jwksURL            string
 	echoAddr           string
 	mtlsAddr           string
+	adminBase          int
 	log                *bytes.Buffer
 	logMu              *sync.Mutex
 }
@@ -406,12 +407,13 @@ metadata: {name: app, namespace: tenant-b}
 spec: {http: [{route: [{destination: {host: echo}}]}]}
 `, freePort(t), e.httpsB, b64(e.clientCA.pem), echoPort)+certSecret("tenant-b", "cert-b", e.certB))
 
+	e.adminBase = freePort(t)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(runCtx, Options{
 			ConfigDir: e.dir, UpdateInterval: 50 * time.Millisecond, XDSAddress: "127.0.7.1:0",
-			AdminHost: "127.0.7.1", AdminBasePort: freePort(t), DrainTimeout: 2 * time.Second,
+			AdminHost: "127.0.7.1", AdminBasePort: e.adminBase, DrainTimeout: 2 * time.Second,
 			Logger: slog.New(slog.NewTextHandler(lockedWriter{e.logMu, e.log}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		})
 	}()
@@ -797,9 +799,24 @@ func TestEdgeSecurityEndToEnd(t *testing.T) {
 		e.logMu.Lock()
 		logs := e.log.String()
 		e.logMu.Unlock()
+		// /config_dump redacts the keys, as Envoy's does private keys.
+		redacted := false
+		for i := 0; i < 2; i++ {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.7.1:%d/config_dump", e.adminBase+i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			logs += string(b)
+			redacted = redacted || strings.Contains(string(b), "[redacted]")
+		}
+		if !redacted {
+			t.Error("no redaction in /config_dump")
+		}
 		for _, secret := range []string{"key-bob-9876543210", "key-alice-0123456789", "key-bob-0000000000"} {
 			if strings.Contains(logs, secret) {
-				t.Errorf("an API key appears in the logs")
+				t.Errorf("an API key appears in the logs or /config_dump")
 			}
 		}
 	})
