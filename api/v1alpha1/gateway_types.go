@@ -199,9 +199,9 @@ type GatewayTLS struct {
 	// +kubebuilder:validation:MaxLength=253
 	SecretName string `json:"secretName"`
 
-	// MinVersion defaults to "1.2" when unset (the translator's default, so
-	// that a later policy change does not rewrite stored objects). Quote it in
-	// YAML: an unquoted 1.2 is a number.
+	// MinVersion defaults to "1.3" when unset (the translator's default, so
+	// that a later policy change does not rewrite stored objects); "1.2" only
+	// when asked. Quote it in YAML: an unquoted 1.2 is a number.
 	// +optional
 	MinVersion TLSVersion `json:"minVersion,omitempty"`
 

@@ -51,6 +51,84 @@ type SecurityPolicySpec struct {
 	// Masking: data layer.
 	// +optional
 	Masking *Masking `json:"masking,omitempty"`
+
+	// ClientAddress decides which address is the client's, for IP access
+	// lists, logs and X-Forwarded-For (Envoy's xff_num_trusted_hops,
+	// xff_trusted_cidrs and the proxy_protocol listener filter). Gateway
+	// targets only: it configures the gateway's listeners.
+	// +optional
+	ClientAddress *ClientAddress `json:"clientAddress,omitempty"`
+	// ClientCertHeader forwards the verified client certificate of mTLS
+	// connections in X-Forwarded-Client-Cert (Envoy's
+	// forward_client_cert_details). Gateway targets only.
+	// +optional
+	ClientCertHeader *ClientCertHeader `json:"clientCertHeader,omitempty"`
+	// HSTS adds Strict-Transport-Security to HTTPS responses (RFC 6797;
+	// never on plain HTTP, where browsers ignore it).
+	// +optional
+	HSTS *HSTS `json:"hsts,omitempty"`
+}
+
+// ClientAddress is the X-Forwarded-For and PROXY protocol trust model. By
+// default ksgw is the edge: the connection's peer is the client and
+// X-Forwarded-For is not trusted.
+// +kubebuilder:validation:XValidation:rule="!(has(self.xffNumTrustedHops) && self.xffNumTrustedHops > 0 && has(self.xffTrustedCIDRs) && size(self.xffTrustedCIDRs) > 0)",message="xffNumTrustedHops and xffTrustedCIDRs are mutually exclusive"
+type ClientAddress struct {
+	// XFFNumTrustedHops trusts that many proxies in front: the client is
+	// the address that many entries from the right of X-Forwarded-For.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=16
+	XFFNumTrustedHops int32 `json:"xffNumTrustedHops,omitempty"`
+	// XFFTrustedCIDRs trusts proxies by address: when the peer is in these
+	// ranges, the client is the right-most X-Forwarded-For entry outside
+	// them.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=43
+	XFFTrustedCIDRs []string `json:"xffTrustedCIDRs,omitempty"`
+	// ProxyProtocol reads a PROXY protocol v1/v2 header on every
+	// connection; its source address is the client's.
+	// +optional
+	ProxyProtocol *ProxyProtocol `json:"proxyProtocol,omitempty"`
+}
+
+// ProxyProtocol configures PROXY protocol on the gateway's listeners.
+type ProxyProtocol struct {
+	// Optional also accepts connections without a header (mixed traffic
+	// while a load balancer is being switched over).
+	// +optional
+	Optional bool `json:"optional,omitempty"`
+}
+
+// ClientCertHeader selects what X-Forwarded-Client-Cert carries.
+type ClientCertHeader struct {
+	// Mode follows Envoy: Sanitize (drop the header, the default),
+	// ForwardOnly, AppendForward, SanitizeSet, AlwaysForwardOnly.
+	// +kubebuilder:validation:Enum=Sanitize;ForwardOnly;AppendForward;SanitizeSet;AlwaysForwardOnly
+	Mode string `json:"mode"`
+	// Parts of the client certificate set by AppendForward and SanitizeSet
+	// (the SHA-256 hash is always set).
+	// +optional
+	Subject bool `json:"subject,omitempty"`
+	// +optional
+	Cert bool `json:"cert,omitempty"`
+	// +optional
+	Chain bool `json:"chain,omitempty"`
+	// +optional
+	DNS bool `json:"dns,omitempty"`
+	// +optional
+	URI bool `json:"uri,omitempty"`
+}
+
+// HSTS is a Strict-Transport-Security header.
+type HSTS struct {
+	// +kubebuilder:validation:Minimum=0
+	MaxAgeSeconds int64 `json:"maxAgeSeconds"`
+	// +optional
+	IncludeSubDomains bool `json:"includeSubDomains,omitempty"`
+	// +optional
+	Preload bool `json:"preload,omitempty"`
 }
 
 // PolicyTargetReference names the object a policy attaches to.
@@ -78,15 +156,30 @@ type IPAccess struct {
 	// +kubebuilder:validation:MaxItems=1024
 	// +kubebuilder:validation:items:MaxLength=43
 	Deny []string `json:"deny,omitempty"`
+	// Source is the address checked: Client (default; the client address
+	// under the gateway's clientAddress trust rules, Envoy remote_ip) or
+	// Peer (the connection's physical peer, Envoy direct_remote_ip).
+	// +optional
+	// +kubebuilder:validation:Enum=Client;Peer
+	Source string `json:"source,omitempty"`
 }
 
-// JWT authenticates requests by JSON Web Token (Envoy jwt_authn).
+// JWT authenticates requests by JSON Web Token (Envoy jwt_authn): a token
+// of one of the providers is required.
 type JWT struct {
-	// +kubebuilder:validation:MinItems=1
+	// +optional
 	// +kubebuilder:validation:MaxItems=16
 	// +listType=map
 	// +listMapKey=name
-	Providers []JWTProvider `json:"providers"`
+	Providers []JWTProvider `json:"providers,omitempty"`
+	// Optional admits requests without a token (a token that is present
+	// must still verify): Envoy's allow_missing.
+	// +optional
+	Optional bool `json:"optional,omitempty"`
+	// Disabled turns JWT off for the target, e.g. a health-check Route under
+	// a Gateway-level policy.
+	// +optional
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // JWTProvider is one token issuer.
@@ -103,6 +196,56 @@ type JWTProvider struct {
 	// JWKSSecretRef reads the key set from a Secret key.
 	// +optional
 	JWKSSecretRef *SecretKeyReference `json:"jwksSecretRef,omitempty"`
+	// JWKS is an inline key set (JSON).
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	JWKS string `json:"jwks,omitempty"`
+	// JWKSCacheDuration keeps a remote key set this long; default 10m.
+	// +optional
+	JWKSCacheDuration *metav1.Duration `json:"jwksCacheDuration,omitempty"`
+	// JWKSCASecretName is a Secret (ca.crt) holding the CAs that the
+	// remote JWKS server's certificate must chain to.
+	// +optional
+	JWKSCASecretName string `json:"jwksCASecretName,omitempty"`
+	// FromHeaders, FromParams and FromCookies say where the token is;
+	// default: Authorization: Bearer, then the access_token parameter.
+	// +optional
+	FromHeaders []JWTHeader `json:"fromHeaders,omitempty"`
+	// +optional
+	FromParams []string `json:"fromParams,omitempty"`
+	// +optional
+	FromCookies []string `json:"fromCookies,omitempty"`
+	// Forward keeps the token in the request sent upstream.
+	// +optional
+	Forward bool `json:"forward,omitempty"`
+	// ForwardPayloadHeader receives the token's payload (base64url).
+	// +optional
+	ForwardPayloadHeader string `json:"forwardPayloadHeader,omitempty"`
+	// ClaimToHeaders copies claims of the verified token to headers.
+	// +optional
+	ClaimToHeaders []JWTClaimToHeader `json:"claimToHeaders,omitempty"`
+	// ClockSkewSeconds tolerated on exp and nbf; default 60.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=600
+	ClockSkewSeconds *int32 `json:"clockSkewSeconds,omitempty"`
+}
+
+// JWTHeader is a header carrying the token, after ValuePrefix.
+type JWTHeader struct {
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// +optional
+	ValuePrefix string `json:"valuePrefix,omitempty"`
+}
+
+// JWTClaimToHeader copies one claim to one request header.
+type JWTClaimToHeader struct {
+	// +kubebuilder:validation:MinLength=1
+	Header string `json:"header"`
+	// Claim name, or a dotted path into nested claims.
+	// +kubebuilder:validation:MinLength=1
+	Claim string `json:"claim"`
 }
 
 // APIKey authenticates requests by a key compared against a Secret's values.
@@ -117,6 +260,13 @@ type APIKey struct {
 	// QueryParam carrying the key, as an alternative to the header.
 	// +optional
 	QueryParam string `json:"queryParam,omitempty"`
+	// ClientIDHeader receives the matching entry's name upstream.
+	// +optional
+	ClientIDHeader string `json:"clientIDHeader,omitempty"`
+	// ForwardKey keeps the key in the request sent upstream; by default it
+	// is removed.
+	// +optional
+	ForwardKey bool `json:"forwardKey,omitempty"`
 }
 
 // RateLimit limits requests per client (token bucket, local to each proxy

@@ -24,6 +24,10 @@ import (
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/accesslog"
 	"github.com/ksgw/ksgw/internal/proxy/admin"
+	"github.com/ksgw/ksgw/internal/proxy/filter"
+	"github.com/ksgw/ksgw/internal/proxy/filter/apikey"
+	"github.com/ksgw/ksgw/internal/proxy/filter/jwt"
+	"github.com/ksgw/ksgw/internal/proxy/filter/rbac"
 	"github.com/ksgw/ksgw/internal/proxy/runtime"
 	"github.com/ksgw/ksgw/internal/proxy/stats"
 	"github.com/ksgw/ksgw/internal/proxy/tracing"
@@ -69,6 +73,13 @@ func Run(ctx context.Context, opts Options) error {
 		go func() { defer wg.Done(); w.Run(bg) }()
 	}
 
+	// The HTTP filters the proxy implements beyond fault, CORS and the
+	// router (internal/proxy/filter). The JWT factory's JWKS caches live as
+	// long as this proxy.
+	filters, err := filter.NewRegistry(jwt.NewFactory(jwt.Options{}), rbac.Factory{}, apikey.Factory{})
+	if err != nil {
+		return err
+	}
 	// Statistics live in a registry of this proxy (no package-level
 	// registry): Envoy-named proxy stats plus Go runtime and process
 	// metrics for the saturation alerts.
@@ -81,7 +92,7 @@ func Run(ctx context.Context, opts Options) error {
 			log.Warn("flushing traces failed", "error", err)
 		}
 	}()
-	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout, Stats: store, Tracing: tracer})
+	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout, Stats: store, Tracing: tracer, Filters: filters})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		stats.NewCollector(store, rt.StatsSource()),
@@ -90,7 +101,7 @@ func Run(ctx context.Context, opts Options) error {
 	)
 
 	decoders := map[string]xdsclient.Decoder{}
-	for typeURL, d := range dpconfig.Decoders() {
+	for typeURL, d := range dpconfig.DecodersWith(filters.Extensions()) {
 		decoders[typeURL] = xdsclient.Decoder(d)
 	}
 	client, err := xdsclient.New(xdsclient.Options{

@@ -48,6 +48,13 @@ type Listener struct {
 	VirtualHosts []*VirtualHost
 	// Tracing is nil when the gateway does not trace.
 	Tracing *Tracing
+	// Security is the gateway's listener-level policy; nil: edge defaults.
+	Security *ListenerSecurity
+	// JWTProviders are the providers the listener's routes require, sorted
+	// by Name (Envoy's jwt_authn holds them at listener level).
+	JWTProviders []*JWTProvider
+	// JWTRequirements are those of the listener's routes, sorted by Name.
+	JWTRequirements []*JWTRequirement
 }
 
 // Tracing exports OpenTelemetry spans of a listener's requests over OTLP.
@@ -112,6 +119,8 @@ type Route struct {
 	Mirrors         []*Mirror
 	Fault           *Fault
 	CORS            *CORSPolicy
+	// Security is the route's effective SecurityPolicy; nil: none.
+	Security *RouteSecurity
 }
 
 // StringMatchKind says how StringMatch.Value is compared.

@@ -138,7 +138,8 @@ func (t *translator) validateGateway(g *gatewayState) bool {
 // read from the Gateway's namespace only (DESIGN §4).
 func (t *translator) gatewayTLS(g *gatewayState) {
 	spec := g.obj.Spec.TLS
-	ltls := &ir.ListenerTLS{MinVersion: "1.2", MaxVersion: "1.3", ALPN: []string{"h2", "http/1.1"}}
+	// TLS 1.3 unless the Gateway asks for 1.2 (DESIGN §1.11).
+	ltls := &ir.ListenerTLS{MinVersion: "1.3", MaxVersion: "1.3", ALPN: []string{"h2", "http/1.1"}}
 	g.tls = ltls
 	if spec == nil {
 		return
@@ -185,10 +186,27 @@ func (t *translator) assembleGateway(g *gatewayState) {
 	certs := t.assembleCerts(g)
 	hasTLS := len(certs) > 0 && !g.tlsBroken
 	http := &ir.Listener{Name: fmt.Sprintf("http-%d", g.httpPort), Address: "0.0.0.0", Port: g.httpPort}
+	// SecurityPolicies: routes get their effective policy; listeners the
+	// gateway's listener-level settings and the JWT providers their routes
+	// need (securitypolicy.go).
+	copies, memo := map[*ir.Route]*ir.Route{}, map[[2]*policyState]*ir.RouteSecurity{}
+	jwksClusters := map[string]*ir.Cluster{}
+	secure := func(l *ir.Listener, vhs []*ir.VirtualHost) {
+		var cs []*ir.Cluster
+		l.VirtualHosts, l.JWTProviders, l.JWTRequirements, cs = t.applySecurity(g, vhs, copies, memo)
+		for _, c := range cs {
+			jwksClusters[c.Name] = c
+		}
+		if gp := t.gwPolicy[g.key]; gp != nil {
+			l.Security = gp.listener
+			gp.attachedTo[g.key] = true
+		}
+	}
 	if g.obj.Spec.HTTPSRedirect && hasTLS {
 		http.HTTPSRedirect = true
+		secure(http, nil)
 	} else {
-		http.VirtualHosts = g.vhostsFor(vhosts, g.httpPort)
+		secure(http, g.vhostsFor(vhosts, g.httpPort))
 	}
 	out.Listeners = append(out.Listeners, http)
 	secretNames := map[string]bool{}
@@ -201,10 +219,9 @@ func (t *translator) assembleGateway(g *gatewayState) {
 		if lt.ClientValidation != nil {
 			secretNames[lt.ClientValidation.CASecretName] = true
 		}
-		out.Listeners = append(out.Listeners, &ir.Listener{
-			Name: fmt.Sprintf("https-%d", g.httpsPort), Address: "0.0.0.0", Port: g.httpsPort,
-			TLS: &lt, VirtualHosts: g.vhostsFor(vhosts, g.httpsPort),
-		})
+		https := &ir.Listener{Name: fmt.Sprintf("https-%d", g.httpsPort), Address: "0.0.0.0", Port: g.httpsPort, TLS: &lt}
+		secure(https, g.vhostsFor(vhosts, g.httpsPort))
+		out.Listeners = append(out.Listeners, https)
 	}
 	slices.SortFunc(out.Listeners, func(a, b *ir.Listener) int { return int(a.Port) - int(b.Port) })
 	if tr := t.gatewayTracing(g); tr != nil {
@@ -228,8 +245,15 @@ func (t *translator) assembleGateway(g *gatewayState) {
 			}
 		}
 	}
+	var clusters []*ir.Cluster
 	for _, n := range slices.Sorted(mapKeys(clusterNames)) {
-		c := t.clusters[n].c
+		clusters = append(clusters, t.clusters[n].c)
+	}
+	for _, n := range slices.Sorted(mapKeys(jwksClusters)) {
+		clusters = append(clusters, jwksClusters[n])
+	}
+	slices.SortFunc(clusters, func(a, b *ir.Cluster) int { return strings.Compare(a.Name, b.Name) })
+	for _, c := range clusters {
 		out.Clusters = append(out.Clusters, c)
 		if c.TLS != nil {
 			if c.TLS.CASecretName != "" {

@@ -80,6 +80,7 @@ func Translate(in *resource.Resources, opts Options) *Result {
 	}
 	t := newTranslator(in, opts)
 	t.translateGateways()
+	t.translatePolicies()
 	t.translateDestinationRules()
 	t.rankSources()
 	t.translateRoutes()
@@ -91,6 +92,7 @@ func Translate(in *resource.Resources, opts Options) *Result {
 	}
 	t.finishSources()
 	t.finishDestinationRules()
+	t.finishPolicies()
 	return t.result()
 }
 
@@ -130,6 +132,10 @@ type translator struct {
 
 	sources     []*source // Routes and Ingresses, ranked by age
 	sourceByKey map[string]*source
+
+	policies    []*policyState          // every SecurityPolicy, oldest first
+	gwPolicy    map[string]*policyState // "ns/gateway" → the policy in force
+	routePolicy map[string]*policyState // "ns/route" → the policy in force
 
 	clusters map[string]*clusterState // by cluster name; shared across gateways
 	secrets  map[string]*ir.Secret    // by IR secret name; shared across gateways

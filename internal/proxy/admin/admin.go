@@ -98,7 +98,7 @@ func (a *admin) configDump(w http.ResponseWriter, _ *http.Request) {
 	for _, r := range acc[xdsclient.ListenerType] {
 		lds.DynamicListeners = append(lds.DynamicListeners, &adminv3.ListenersConfigDump_DynamicListener{
 			Name:        nameOf(r),
-			ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{VersionInfo: lds.VersionInfo, Listener: r, LastUpdated: now},
+			ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{VersionInfo: lds.VersionInfo, Listener: redactListener(r), LastUpdated: now},
 		})
 	}
 	add(lds)
@@ -112,7 +112,7 @@ func (a *admin) configDump(w http.ResponseWriter, _ *http.Request) {
 	rds := &adminv3.RoutesConfigDump{}
 	for _, r := range acc[xdsclient.RouteType] {
 		rds.DynamicRouteConfigs = append(rds.DynamicRouteConfigs, &adminv3.RoutesConfigDump_DynamicRouteConfig{
-			VersionInfo: st.Versions[xdsclient.RouteType], RouteConfig: r, LastUpdated: now,
+			VersionInfo: st.Versions[xdsclient.RouteType], RouteConfig: redactRoute(r), LastUpdated: now,
 		})
 	}
 	add(rds)

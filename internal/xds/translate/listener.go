@@ -33,7 +33,13 @@ func listener(l *ir.Listener, refs *refs) (*listenerv3.Listener, error) {
 		addr = "0.0.0.0"
 	}
 	out := &listenerv3.Listener{Name: l.Name, Address: socketAddress(addr, l.Port)}
-	hcm := httpConnectionManager(l.Name)
+	hcm, err := httpConnectionManager(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := listenerSecurity(l, out, hcm); err != nil {
+		return nil, err
+	}
 	if l.Tracing != nil {
 		hcm.Tracing = tracing(l.Tracing)
 	}
@@ -129,10 +135,27 @@ func tlsParams(t *ir.ListenerTLS) (*tlsv3.TlsParameters, error) {
 	return &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minV, TlsMaximumProtocolVersion: maxV, CipherSuites: t.CipherSuites}, nil
 }
 
-// httpConnectionManager is identical for every listener but its names. It
-// always carries the fault, CORS and router filters (no-ops until a route
-// enables them), so a route change never changes a listener.
-func httpConnectionManager(name string) *hcmv3.HttpConnectionManager {
+// httpConnectionManager is identical for every listener but its names,
+// its JWT providers and its gateway's client-address settings. It always
+// carries the security filters (security.go), fault, CORS and the router,
+// all no-ops until a route enables them, so a route change never changes a
+// listener.
+func httpConnectionManager(l *ir.Listener) (*hcmv3.HttpConnectionManager, error) {
+	name := l.Name
+	sec, err := securityHTTPFilters(l)
+	if err != nil {
+		return nil, err
+	}
+	// Order: IP access (network layer) first; CORS before authentication,
+	// so that browsers' preflights, which carry no credentials, are
+	// answered; then JWT and API keys; fault injection last.
+	filters := []*hcmv3.HttpFilter{
+		sec[0],
+		{Name: corsFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(listenerCORS())}},
+		sec[1], sec[2],
+		{Name: faultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(listenerFault())}},
+		{Name: routerFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
+	}
 	return &hcmv3.HttpConnectionManager{
 		StatPrefix: name,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
@@ -149,10 +172,6 @@ func httpConnectionManager(name string) *hcmv3.HttpConnectionManager {
 		RequestHeadersTimeout:     dur(requestHeadersTimeout),
 		StreamIdleTimeout:         dur(streamIdleTimeout),
 		MaxRequestHeadersKb:       wrapperspb.UInt32(maxRequestHeadersKB),
-		HttpFilters: []*hcmv3.HttpFilter{
-			{Name: faultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(listenerFault())}},
-			{Name: corsFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(listenerCORS())}},
-			{Name: routerFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
-		},
-	}
+		HttpFilters:               filters,
+	}, nil
 }

@@ -37,10 +37,13 @@ func TestPlaintextListenerHasOneChainWithTheFixedHCM(t *testing.T) {
 		"stream_idle_timeout":     hcm.GetStreamIdleTimeout().AsDuration() == 5*time.Minute,
 		"idle_timeout":            hcm.GetCommonHttpProtocolOptions().GetIdleTimeout().AsDuration() == time.Hour,
 		"max_request_headers_kb":  hcm.GetMaxRequestHeadersKb().GetValue() == 60,
-		"filters fault, cors, router": len(hcm.GetHttpFilters()) == 3 &&
-			hcm.GetHttpFilters()[0].GetName() == "envoy.filters.http.fault" &&
+		"filters rbac, cors, jwt_authn, api_key_auth (disabled), fault, router": len(hcm.GetHttpFilters()) == 6 &&
+			hcm.GetHttpFilters()[0].GetName() == "envoy.filters.http.rbac" &&
 			hcm.GetHttpFilters()[1].GetName() == "envoy.filters.http.cors" &&
-			hcm.GetHttpFilters()[2].GetName() == "envoy.filters.http.router",
+			hcm.GetHttpFilters()[2].GetName() == "envoy.filters.http.jwt_authn" &&
+			hcm.GetHttpFilters()[3].GetName() == "envoy.filters.http.api_key_auth" && hcm.GetHttpFilters()[3].GetDisabled() &&
+			hcm.GetHttpFilters()[4].GetName() == "envoy.filters.http.fault" &&
+			hcm.GetHttpFilters()[5].GetName() == "envoy.filters.http.router",
 	}
 	for name, ok := range checks {
 		if !ok {

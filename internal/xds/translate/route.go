@@ -53,7 +53,7 @@ func routeConfig(l *ir.Listener, refs *refs) (*routev3.RouteConfiguration, error
 		}
 		v := &routev3.VirtualHost{Name: vh.Name, Domains: domains, Routes: make([]*routev3.Route, 0, len(vh.Routes))}
 		for _, r := range vh.Routes {
-			rt, err := route(r, refs)
+			rt, err := route(r, refs, l.TLS != nil)
 			if err != nil {
 				return nil, fmt.Errorf("virtual host %q: route %q: %w", vh.Name, r.Name, err)
 			}
@@ -132,7 +132,7 @@ func authorityMatcher(domains []string) (*routev3.HeaderMatcher, error) {
 	}, nil
 }
 
-func route(r *ir.Route, refs *refs) (*routev3.Route, error) {
+func route(r *ir.Route, refs *refs, tlsListener bool) (*routev3.Route, error) {
 	m, err := routeMatch(&r.Match)
 	if err != nil {
 		return nil, fmt.Errorf("match: %w", err)
@@ -195,6 +195,13 @@ func route(r *ir.Route, refs *refs) (*routev3.Route, error) {
 			pfc = make(map[string]*anypb.Any, 1)
 		}
 		pfc[corsFilter] = mustAny(c)
+	}
+	pfc, hsts, err := routeSecurity(r.Security, tlsListener, pfc)
+	if err != nil {
+		return nil, err
+	}
+	if hsts != nil {
+		out.ResponseHeadersToAdd = append(out.ResponseHeadersToAdd, hsts)
 	}
 	out.TypedPerFilterConfig = pfc
 	return out, nil

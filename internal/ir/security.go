@@ -1,0 +1,108 @@
+package ir
+
+import "time"
+
+// ListenerSecurity is what a gateway's SecurityPolicy sets on its
+// listeners: the client-address trust model and client-certificate
+// forwarding. Nil fields keep ksgw's edge defaults (the peer is the client,
+// X-Forwarded-Client-Cert is dropped).
+type ListenerSecurity struct {
+	XFFNumTrustedHops uint32
+	XFFTrustedCIDRs   []string // CIDRs, in policy order
+	ProxyProtocol     bool
+	// ProxyProtocolOptional also accepts connections without a header.
+	ProxyProtocolOptional bool
+	ClientCert            *ClientCertHeader
+}
+
+// ClientCertHeader is Envoy's forward_client_cert_details plus
+// set_current_client_cert_details.
+type ClientCertHeader struct {
+	Mode                           string // Sanitize, ForwardOnly, AppendForward, SanitizeSet, AlwaysForwardOnly
+	Subject, Cert, Chain, DNS, URI bool
+}
+
+// RouteSecurity is the effective SecurityPolicy of one route: its
+// Route-level policy's features, each falling back to the Gateway-level
+// policy's. Shared by every route the same policies cover.
+type RouteSecurity struct {
+	IPAccess *IPAccess
+	JWT      *JWTRequirement
+	APIKey   *APIKeyAuth
+	// HSTS is the Strict-Transport-Security value for HTTPS responses.
+	HSTS string
+}
+
+// IPAccess is an allow and deny list of CIDRs; deny wins.
+type IPAccess struct {
+	Allow []string
+	Deny  []string
+	// Peer checks the physical peer instead of the trusted client address.
+	Peer bool
+}
+
+// JWTRequirement asks for a token of one of Providers (names of
+// Listener.JWTProviders). Name identifies the requirement in the
+// listener's requirement map; routes with equal requirements share it.
+type JWTRequirement struct {
+	Name         string
+	Providers    []string // sorted
+	AllowMissing bool
+	// Disabled bypasses JWT on the route (a Route-level policy turning off
+	// its Gateway's requirement).
+	Disabled bool
+}
+
+// JWTProvider is one token issuer, named uniquely within the gateway
+// ("namespace/policy/provider").
+type JWTProvider struct {
+	Name      string
+	Issuer    string
+	Audiences []string
+	// Exactly one of LocalJWKS and RemoteJWKS is set.
+	LocalJWKS  string
+	RemoteJWKS *RemoteJWKS
+
+	FromHeaders          []JWTHeader
+	FromParams           []string
+	FromCookies          []string
+	Forward              bool
+	ForwardPayloadHeader string
+	ClaimToHeaders       []JWTClaimToHeader
+	ClockSkewSeconds     uint32 // 0: Envoy's default (60)
+}
+
+// RemoteJWKS is fetched over HTTPS through Cluster (a Gateway cluster
+// whose TLS settings carry the CA).
+type RemoteJWKS struct {
+	URI           string
+	Cluster       string
+	CacheDuration time.Duration
+}
+
+// JWTHeader is a token location in a header.
+type JWTHeader struct {
+	Name        string
+	ValuePrefix string
+}
+
+// JWTClaimToHeader copies a claim into a request header.
+type JWTClaimToHeader struct {
+	Header string
+	Claim  string
+}
+
+// APIKeyAuth accepts requests carrying one of Credentials.
+type APIKeyAuth struct {
+	Credentials    []APIKeyCredential // sorted by Client
+	Header         string             // lower case; "" when only Query is used
+	Query          string
+	ClientIDHeader string
+	ForwardKey     bool
+}
+
+// APIKeyCredential is a key (secret: never logged) and its client id.
+type APIKeyCredential struct {
+	Client string
+	Key    string
+}
