@@ -3,7 +3,7 @@
 # with a Gateway serving HTTPS (TLS 1.3 only) on KSGW_PORT whose only Route
 # sends everything to the benchmark backend KSGW_BACKEND (host:port), access
 # logging off. bench/run.sh runs it through KSGW_TLS_CMD, pinned to the
-# proxy core with GOMAXPROCS=1.
+# proxy core(s) with GOMAXPROCS = the worker count (benchrun --workers).
 set -euo pipefail
 : "${KSGW_PORT:?}" "${KSGW_BACKEND:?}" "${KSGW_DIR:?}" "${KSGW_TLS_CERT:?}" "${KSGW_TLS_KEY:?}"
 here="$(cd "$(dirname "$0")" && pwd)"

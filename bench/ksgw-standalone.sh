@@ -3,7 +3,7 @@
 # KSGW_PORT whose only Route sends everything to the benchmark backend
 # KSGW_BACKEND (host:port), with access logging off like nginx and haproxy
 # in the harness. bench/run.sh runs it through KSGW_CMD, pinned to the
-# proxy core with GOMAXPROCS=1.
+# proxy core(s) with GOMAXPROCS = the worker count (benchrun --workers).
 set -euo pipefail
 : "${KSGW_PORT:?}" "${KSGW_BACKEND:?}" "${KSGW_DIR:?}"
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -5,7 +5,8 @@
 #   bench/run.sh [--smoke] [benchrun flags...]     e.g. --scenario keepalive-64B-c50 --rounds 3
 #
 # Results: a table on stdout (then one line per reload, upstream-failure and
-# control-plane scenario) and bench/results/<date>[-smoke].json.
+# control-plane scenario, then the bars of issue 4) and
+# bench/results/<date>[-smoke].json.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

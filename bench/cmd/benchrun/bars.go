@@ -72,6 +72,11 @@ func computeBars(rows []summaryRow, extra []extraResult) []barResult {
 	default:
 		r := k.RPS / n.RPS
 		d := fmt.Sprintf("ksgw %.0f req/s, nginx %.0f req/s (proxy on core %s)", k.RPS, n.RPS, k.ProxyCPU)
+		if k.CPUSecPer100k > 0 && n.CPUSecPer100k > 0 {
+			// When the client side bounds req/s (2 cores), CPU per request
+			// is what predicts the ratio at a saturated proxy core.
+			d += fmt.Sprintf("; CPU s/100k ksgw %.2f, nginx %.2f: %.2f× at a saturated core", k.CPUSecPer100k, n.CPUSecPer100k, n.CPUSecPer100k/k.CPUSecPer100k)
+		}
 		out = append(out, measuredBar(rps, r, r >= barH1RPSRatio, d), measuredBar(rpsAim, r, r >= barH1RPSRatioAim, d))
 		p := k.P99us / n.P99us
 		out = append(out, measuredBar(p99Aim, p, p <= barH1P99RatioAim, fmt.Sprintf("ksgw p99 %.2f ms, nginx p99 %.2f ms", k.P99us/1000, n.P99us/1000)))

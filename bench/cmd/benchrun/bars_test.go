@@ -7,7 +7,8 @@ import (
 
 func TestComputeBars(t *testing.T) {
 	row := func(proxy string, workers int, rps, p99us float64) summaryRow {
-		return summaryRow{Scenario: barScenarioH1, Proxy: proxy, Workers: workers, ProxyCPU: "1", RPS: rps, P99us: p99us}
+		cpu := map[string]float64{"nginx": 3, "ksgw": 4}[proxy]
+		return summaryRow{Scenario: barScenarioH1, Proxy: proxy, Workers: workers, ProxyCPU: "1", RPS: rps, P99us: p99us, CPUSecPer100k: cpu}
 	}
 	reload := func(failed int64) extraResult {
 		return extraResult{Scenario: "reload", Result: []reloadResult{
@@ -28,10 +29,12 @@ func TestComputeBars(t *testing.T) {
 		rows  []summaryRow
 		extra []extraResult
 		want  map[string]want
+		cpu   string // in the req/s bar's detail
 	}{
 		{
 			name:  "every bar met",
 			rows:  []summaryRow{row("nginx", 1, 10000, 2000), row("ksgw", 1, 11000, 1800)},
+			cpu:   "CPU s/100k ksgw 4.00, nginx 3.00: 0.75× at a saturated core",
 			extra: []extraResult{reload(0), cp(400, 900, 200)},
 			want: map[string]want{
 				"h1-64B-keepalive-1core-rps": {barMet, 1.1}, "h1-64B-keepalive-1core-rps-aim": {barMet, 1.1},
@@ -87,6 +90,9 @@ func TestComputeBars(t *testing.T) {
 				case w.status != barNotMeasured && (b.Value == nil || *b.Value < w.value-1e-9 || *b.Value > w.value+1e-9 || *b.Met != (w.status == barMet)):
 					t.Errorf("%s: value %v met %v, want %v", b.Name, b.Value, b.Met, w.value)
 				}
+			}
+			if !strings.Contains(bars[0].Detail, tt.cpu) {
+				t.Errorf("req/s bar detail %q, want %q", bars[0].Detail, tt.cpu)
 			}
 			var out strings.Builder
 			printBars(&out, bars)

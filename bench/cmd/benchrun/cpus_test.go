@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -55,5 +57,27 @@ func TestProxyCPUsFor(t *testing.T) {
 				t.Errorf("sharesCores(%q, \"0\") = %v", got, !tt.wantShared)
 			}
 		})
+	}
+}
+
+func TestFreePortsAreDistinctBindableAndBelowTheEphemeralRange(t *testing.T) {
+	exclude := []int{}
+	for p := lowestPort; p < ephemeralLow(); p += 2 {
+		exclude = append(exclude, p) // only odd ports remain
+	}
+	ports, err := freePorts(20, exclude)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ports {
+		if p < lowestPort || p >= ephemeralLow() || p%2 == 0 || slices.Contains(ports[:i], p) {
+			t.Errorf("port %d: want distinct odd ports in [%d, %d)", p, lowestPort, ephemeralLow())
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Errorf("port %d not bindable: %v", p, err)
+			continue
+		}
+		ln.Close()
 	}
 }

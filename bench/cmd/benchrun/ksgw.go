@@ -28,12 +28,11 @@ type ksgwInstance struct {
 
 // ksgwPorts picks the Gateway's http and https ports and the admin port.
 func ksgwPorts() (http, https, admin int, err error) {
-	for _, p := range []*int{&http, &https, &admin} {
-		if *p, err = freePort(); err != nil {
-			return 0, 0, 0, err
-		}
+	p, err := freePorts(3, nil)
+	if err != nil {
+		return 0, 0, 0, err
 	}
-	return http, https, admin, nil
+	return p[0], p[1], p[2], nil
 }
 
 // startKSGWStandalone writes files into p.Dir/conf and starts ksgw on it,

@@ -8,11 +8,13 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -227,12 +229,60 @@ func waitReady(ctx context.Context, url string, exited <-chan struct{}, timeout 
 	}
 }
 
-// freePort asks the kernel for an unused loopback port.
+// freePort returns a loopback port nobody listens on. It is drawn at random
+// below the kernel's ephemeral range (ip_local_port_range), so that no
+// bind to port 0 and no outgoing connection can be handed the same port
+// between this check and the proxy's bind: ksgw binds its xDS server to
+// 127.0.0.1:0 right before its Gateway listeners, and with a kernel-chosen
+// port here it once received the very port the Gateway was to listen on.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freePorts(1, nil)
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
+}
+
+// lowestPort is the bottom of the range freePorts draws from.
+const lowestPort = 10000
+
+// freePorts returns n distinct free ports (see freePort), none of them in
+// exclude (ports already handed out but not bound yet).
+func freePorts(n int, exclude []int) ([]int, error) {
+	hi := ephemeralLow() // exclusive
+	var out []int
+	for tries := 0; len(out) < n; tries++ {
+		if tries == 1000 || hi-lowestPort < 1000 {
+			return nil, fmt.Errorf("no free port in %d-%d after %d tries", lowestPort, hi-1, tries)
+		}
+		p := lowestPort + rand.IntN(hi-lowestPort)
+		if slices.Contains(out, p) || slices.Contains(exclude, p) {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, 32768
+// (Linux's default) when it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo <= lowestPort {
+		return 32768
+	}
+	return lo
 }

@@ -103,14 +103,11 @@ func startKSGWRouting(ctx context.Context, cfg config, p proxyParams) (*proc, er
 // startKSGWFiles starts ksgw on the files gen writes for a Gateway whose
 // http port is p.Port (its https port and the admin port are free ones).
 func startKSGWFiles(ctx context.Context, cfg config, p proxyParams, gen func(http, https int, backend string) map[string]string) (*proc, error) {
-	https, err := freePort()
+	ports, err := freePorts(2, []int{p.Port})
 	if err != nil {
 		return nil, err
 	}
-	admin, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	https, admin := ports[0], ports[1]
 	k, err := startKSGWStandalone(ctx, cfg, p, admin, gen(p.Port, https, p.Backend))
 	if err != nil {
 		return nil, err
