@@ -3,6 +3,7 @@ package resource
 import (
 	"errors"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -322,5 +323,39 @@ func TestLoadDirMissing(t *testing.T) {
 	res, errs := LoadDir(t.TempDir()+"/missing", Options{})
 	if res == nil || res.Len() != 0 || len(errs) != 1 || !errors.Is(errs[0], os.ErrNotExist) {
 		t.Errorf("got %v %q", res, errStrings(errs))
+	}
+}
+
+// A cached load must give exactly what a fresh load gives, through edits,
+// deletions and a duplicate moving between files, and must not decode an
+// unchanged file again (its objects are the very same).
+func TestLoadCachedEqualsFreshLoad(t *testing.T) {
+	steps := []map[string]string{
+		{"a.yaml": route("ns", "a"), "b.yaml": route("ns", "b")},
+		{"a.yaml": route("ns", "a"), "b.yaml": route("ns", "b2")},                             // b edited
+		{"a.yaml": route("ns", "a"), "b.yaml": route("ns", "b2"), "c.yaml": route("ns", "a")}, // duplicate in a later file
+		{"b.yaml": route("ns", "b2"), "c.yaml": route("ns", "a")},                             // a gone: c's copy wins
+		{"b.yaml": "kind: [", "c.yaml": route("ns", "a")},                                     // b broken
+	}
+	var cache Cache
+	var prev *Resources
+	for i, files := range steps {
+		fresh, freshErrs := Load(mapFS(files), Options{})
+		got, gotErrs := LoadCached(mapFS(files), Options{}, &cache)
+		if !reflect.DeepEqual(names(got), names(fresh)) || !reflect.DeepEqual(errStrings(gotErrs), errStrings(freshErrs)) {
+			t.Fatalf("step %d: cached load %v %v, fresh load %v %v", i, names(got), errStrings(gotErrs), names(fresh), errStrings(freshErrs))
+		}
+		if !reflect.DeepEqual(got.Origins, fresh.Origins) {
+			t.Errorf("step %d: origins %v, want %v", i, got.Origins, fresh.Origins)
+		}
+		var fc Cache
+		LoadCached(mapFS(files), Options{}, &fc)
+		if cache.ContentHash() != fc.ContentHash() || cache.Digest() != fc.Digest() {
+			t.Errorf("step %d: hashes differ from a fresh cache's", i)
+		}
+		if i == 1 && got.Routes[0] != prev.Routes[0] {
+			t.Errorf("step 1: unchanged a.yaml was decoded again")
+		}
+		prev = got
 	}
 }

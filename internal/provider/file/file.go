@@ -4,9 +4,6 @@ package file
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -129,7 +126,10 @@ func (p *Provider) Run(ctx context.Context) error {
 		return fmt.Errorf("file provider: watch %s: %w", p.dir, err)
 	}
 	var last string
-	p.reload(w, &last)
+	// cache keeps decoded files between reloads: only files whose bytes
+	// changed are decoded again. Owned by this goroutine.
+	var cache resource.Cache
+	p.reload(w, &cache, &last)
 
 	// timer is armed while a batch is open; batch is its channel, nil when
 	// idle (a nil channel never fires).
@@ -166,7 +166,7 @@ func (p *Provider) Run(ctx context.Context) error {
 			open()
 		case <-batch:
 			batch = nil
-			p.reload(w, &last)
+			p.reload(w, &cache, &last)
 		}
 	}
 }
@@ -174,9 +174,9 @@ func (p *Provider) Run(ctx context.Context) error {
 // reload syncs the watch list with the tree, loads it and publishes the
 // result unless its hash is last. Watches are synced before loading so that
 // a file created after the load is seen by a watch and reloaded later.
-func (p *Provider) reload(w *fsnotify.Watcher, last *string) {
+func (p *Provider) reload(w *fsnotify.Watcher, cache *resource.Cache, last *string) {
 	p.syncWatches(w)
-	res, errs := resource.LoadDir(p.dir, p.load)
+	res, errs := resource.LoadCached(os.DirFS(p.dir), p.load, cache)
 	for _, e := range errs {
 		if e.File == "." {
 			// The root itself is unreadable: a system error, not an object's.
@@ -185,11 +185,7 @@ func (p *Provider) reload(w *fsnotify.Watcher, last *string) {
 			return
 		}
 	}
-	h, err := hash(res, errs)
-	if err != nil {
-		p.log.Error("cannot hash bundle; keeping last state", "err", err)
-		return
-	}
+	h := cache.ContentHash()
 	if h == *last {
 		return
 	}
@@ -245,21 +241,4 @@ func (p *Provider) syncWatches(w *fsnotify.Watcher) {
 			p.log.Warn("cannot watch directory", "path", path, "err", err)
 		}
 	}
-}
-
-// hash digests the content of a bundle. encoding/json sorts map keys, and
-// the bundle and its errors are in a deterministic order, so equal content
-// gives an equal hash.
-func hash(res *resource.Resources, errs []resource.LoadError) (string, error) {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	if err := enc.Encode(res); err != nil {
-		return "", err
-	}
-	for _, e := range errs {
-		if err := enc.Encode(e.Error()); err != nil {
-			return "", err
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
