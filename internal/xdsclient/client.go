@@ -237,6 +237,9 @@ func (c *Client) setError(err error) {
 	c.status.LastErrorAt = time.Now()
 }
 
+// MaxMessageBytes bounds one xDS response the client accepts.
+const MaxMessageBytes = 256 << 20
+
 // Run keeps an ADS stream to the server until ctx is done, then returns
 // nil. It returns an error only if the client cannot be set up at all. Run
 // may be called once at a time.
@@ -250,6 +253,10 @@ func (c *Client) Run(ctx context.Context) error {
 	b := c.opts.Backoff
 	dial := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// A RouteConfiguration of 50k Routes is one ~6 MB message; gRPC's
+		// default 4 MiB receive limit would refuse it for good (Envoy's
+		// own xDS client has no such limit).
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes)),
 		// Pings keep NAT and load-balancer state alive and detect a dead
 		// control plane; the server permits one every 10s.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),

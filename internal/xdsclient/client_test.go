@@ -2,6 +2,7 @@ package xdsclient
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
@@ -316,5 +319,33 @@ func TestWithTypeDoesNotMutatePrevious(t *testing.T) {
 	}
 	if _, err := withType(prev, ListenerType, "v1", map[string]any{"l": &dpconfig.Cluster{}}); err == nil {
 		t.Error("a decoder returning the wrong type must be an error")
+	}
+}
+
+// A route table larger than gRPC's default 4 MiB receive limit (50k Routes
+// make one of ~6 MB) must arrive and be ACKed, not refused for good.
+func TestRouteTableOverFourMiBIsAccepted(t *testing.T) {
+	checkGoroutines(t)
+	s, c, _, _ := syncTo(t, "a")
+	big := gateway("a")
+	rc := big.byType[RouteType][0].(*route.RouteConfiguration)
+	vh := rc.VirtualHosts[0]
+	for i := 0; i < 60_000; i++ {
+		vh.Routes = append(vh.Routes, &route.Route{
+			Name:   fmt.Sprintf("ns-%03d/route-%05d/rule-0", i%100, i),
+			Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Path{Path: fmt.Sprintf("/tenant-%03d/service-%05d/items", i%100, i)}},
+			Action: vh.Routes[0].Action,
+		})
+	}
+	if n := proto.Size(rc); n <= 4<<20 {
+		t.Fatalf("route table is %d bytes; the test needs more than 4 MiB", n)
+	}
+	big.versions[RouteType] = "v-big"
+	update(t, s, big)
+	if err := s.WaitForAck(ctxT(t), node, RouteType, "v-big"); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Status(); st.LastError != "" {
+		t.Errorf("client error: %s", st.LastError)
 	}
 }
