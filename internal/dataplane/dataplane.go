@@ -41,6 +41,8 @@ type Options struct {
 	AdminListener net.Listener
 	// AccessLog receives JSON access-log lines; nil disables the log.
 	AccessLog io.Writer
+	// AccessLogOptions choose the format and masking of the access log.
+	AccessLogOptions accesslog.Options
 	// DrainTimeout bounds the graceful stop.
 	DrainTimeout time.Duration
 	Logger       *slog.Logger
@@ -63,7 +65,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	var al runtime.AccessLogger
 	if opts.AccessLog != nil {
-		w := accesslog.New(opts.AccessLog)
+		w := accesslog.NewWithOptions(opts.AccessLog, opts.AccessLogOptions)
 		al = w
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(bg) }()

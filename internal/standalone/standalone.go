@@ -19,6 +19,7 @@ import (
 	"github.com/ksgw/ksgw/internal/controlplane"
 	"github.com/ksgw/ksgw/internal/dataplane"
 	"github.com/ksgw/ksgw/internal/ir"
+	"github.com/ksgw/ksgw/internal/proxy/accesslog"
 	"github.com/ksgw/ksgw/internal/resource"
 	"github.com/ksgw/ksgw/internal/translate"
 	xdsserver "github.com/ksgw/ksgw/internal/xds/server"
@@ -37,9 +38,10 @@ type Options struct {
 	AdminBasePort int
 	AdminHost     string
 	// AccessLog receives every proxy's access log; nil disables it.
-	AccessLog    io.Writer
-	DrainTimeout time.Duration
-	Logger       *slog.Logger
+	AccessLog        io.Writer
+	AccessLogOptions accesslog.Options
+	DrainTimeout     time.Duration
+	Logger           *slog.Logger
 }
 
 // Run serves until ctx is done; then every proxy drains and the control
@@ -162,13 +164,14 @@ func (s *supervisor) start(ctx context.Context, node string) error {
 		defer s.wg.Done()
 		defer close(p.done)
 		err := dataplane.Run(pctx, dataplane.Options{
-			XDSServer:    s.xdsAddr,
-			NodeID:       node,
-			Token:        token,
-			AdminAddress: admin,
-			AccessLog:    s.opts.AccessLog,
-			DrainTimeout: s.opts.DrainTimeout,
-			Logger:       s.opts.Logger,
+			XDSServer:        s.xdsAddr,
+			NodeID:           node,
+			Token:            token,
+			AdminAddress:     admin,
+			AccessLog:        s.opts.AccessLog,
+			AccessLogOptions: s.opts.AccessLogOptions,
+			DrainTimeout:     s.opts.DrainTimeout,
+			Logger:           s.opts.Logger,
 		})
 		if err != nil {
 			s.log.Error("proxy stopped with an error", "node", node, "error", err)
