@@ -53,6 +53,7 @@ func newStandaloneCommand() *cobra.Command {
 	f.DurationVar(&opts.UpdateInterval, "update-interval", time.Second, "batch window for changes (DESIGN xds.update.interval)")
 	f.StringVar(&opts.XDSAddress, "xds-address", "127.0.0.1:18000", "ADS server listen address")
 	f.IntVar(&opts.AdminBasePort, "admin-base-port", 19000, "admin port of the first gateway's proxy; later gateways get the next ports")
+	f.StringVar(&opts.MetricsAddress, "metrics-address", "", "serve the control plane's Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:18001); empty: off")
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 15*time.Second, "how long in-flight requests may finish on shutdown")
 	f.StringVar(&accessLog, "access-log", "stdout", "access log destination: stdout, stderr, off, or a file path")
 	alFlags.register(f)
