@@ -615,7 +615,7 @@ func TestObservabilityEndToEnd(t *testing.T) {
 			t.Errorf("client span = %+v, want child of %s to tenant-a/web/80", client, server.SpanID)
 		}
 		wantHeaders := map[string]string{
-			"Traceparent": "00-" + sampledTrace + "-" + client.SpanID + "-01",
+			"Traceparent":  "00-" + sampledTrace + "-" + client.SpanID + "-01",
 			"X-B3-Traceid": sampledTrace, "X-B3-Spanid": client.SpanID, "X-B3-Parentspanid": server.SpanID, "X-B3-Sampled": "1",
 		}
 		for k, v := range wantHeaders {

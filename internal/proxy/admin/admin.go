@@ -79,7 +79,6 @@ func (a *admin) serverInfo(w http.ResponseWriter, _ *http.Request) {
 		st.State.String(), st.LastError, int(time.Since(a.started).Seconds()))
 }
 
-
 // configDump renders the accepted xDS as Envoy's ConfigDump, in JSON.
 // Private keys are replaced before printing (Envoy redacts them too).
 func (a *admin) configDump(w http.ResponseWriter, _ *http.Request) {
