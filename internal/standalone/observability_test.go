@@ -641,6 +641,16 @@ func TestObservabilityEndToEnd(t *testing.T) {
 			t.Errorf("b3 server span parent = %s, want %s", server.ParentID, b3Span)
 		}
 
+		// tenant-a samples 0%: its 400 load requests, which carried no
+		// trace context, produced no spans.
+		otlp.mu.Lock()
+		for _, sp := range otlp.spans {
+			if sp.Service == "tenant-a/gw" && sp.TraceID != sampledTrace && sp.TraceID != b3Trace {
+				t.Errorf("span of an unsampled request: %+v", sp)
+			}
+		}
+		otlp.mu.Unlock()
+
 		// tenant-b samples 100% and exports over OTLP/HTTP: a request
 		// without trace headers starts a root span.
 		st, reply, err = c.do(portB, "api.b.example.com", "trace-root", nil, "from-backend")
