@@ -63,10 +63,13 @@ func Run(ctx context.Context, opts Options) error {
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
 
-	var al runtime.AccessLogger
+	var (
+		al        runtime.AccessLogger
+		alDropped func() uint64
+	)
 	if opts.AccessLog != nil {
 		w := accesslog.NewWithOptions(opts.AccessLog, opts.AccessLogOptions)
-		al = w
+		al, alDropped = w, w.Dropped
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(bg) }()
 	}
@@ -90,6 +93,13 @@ func Run(ctx context.Context, opts Options) error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if alDropped != nil {
+		// Lines the writer could not keep up with are dropped, never
+		// waited for; this says how many.
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ksgw_access_log_dropped_total", Help: "Access-log lines dropped because the writer fell behind.",
+		}, func() float64 { return float64(alDropped()) }))
+	}
 
 	decoders := map[string]xdsclient.Decoder{}
 	for typeURL, d := range dpconfig.Decoders() {
