@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything the test suite and the benchmark smoke run need, installed
-# idempotently: Go modules, and nginx, haproxy and wrk from Debian.
+# idempotently: Go modules, and nginx, haproxy, wrk, prometheus and chromium
+# from Debian.
 # Quiet unless something fails. Called by .ci/.
 set -euo pipefail
 
@@ -14,5 +15,7 @@ if ! out=$(go mod download 2>&1); then
 	exit 1
 fi
 
-"$root/hack/install-deps.sh" nginx haproxy wrk
+# prometheus (promtool and the scrape test) and chromium (status page
+# screenshot) for the observability tests.
+"$root/hack/install-deps.sh" nginx haproxy wrk prometheus chromium
 command -v taskset >/dev/null || { echo "ci-deps: taskset (util-linux) missing" >&2; exit 1; }

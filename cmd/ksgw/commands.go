@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ksgw/ksgw/internal/controlplane"
 	"github.com/ksgw/ksgw/internal/dataplane"
+	"github.com/ksgw/ksgw/internal/proxy/accesslog"
 	"github.com/ksgw/ksgw/internal/resource"
 	"github.com/ksgw/ksgw/internal/standalone"
 	"github.com/ksgw/ksgw/internal/translate"
@@ -22,6 +24,7 @@ func newStandaloneCommand() *cobra.Command {
 	var (
 		opts      standalone.Options
 		accessLog string
+		alFlags   accessLogFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "standalone --config DIR",
@@ -37,6 +40,9 @@ func newStandaloneCommand() *cobra.Command {
 			}
 			defer closeLog()
 			opts.AccessLog = w
+			if opts.AccessLogOptions, err = alFlags.options(); err != nil {
+				return &exitError{2, err}
+			}
 			opts.Logger = loggerFrom(cmd.Context())
 			return standalone.Run(cmd.Context(), opts)
 		},
@@ -47,8 +53,10 @@ func newStandaloneCommand() *cobra.Command {
 	f.DurationVar(&opts.UpdateInterval, "update-interval", time.Second, "batch window for changes (DESIGN xds.update.interval)")
 	f.StringVar(&opts.XDSAddress, "xds-address", "127.0.0.1:18000", "ADS server listen address")
 	f.IntVar(&opts.AdminBasePort, "admin-base-port", 19000, "admin port of the first gateway's proxy; later gateways get the next ports")
+	f.StringVar(&opts.MetricsAddress, "metrics-address", "", "serve the control plane's Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:18001); empty: off")
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 15*time.Second, "how long in-flight requests may finish on shutdown")
 	f.StringVar(&accessLog, "access-log", "stdout", "access log destination: stdout, stderr, off, or a file path")
+	alFlags.register(f)
 	return cmd
 }
 
@@ -57,6 +65,7 @@ func newProxyCommand() *cobra.Command {
 		opts      dataplane.Options
 		tokenFile string
 		accessLog string
+		alFlags   accessLogFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy --xds-server ADDR --node-id NAMESPACE/NAME",
@@ -82,6 +91,9 @@ func newProxyCommand() *cobra.Command {
 			}
 			defer closeLog()
 			opts.AccessLog = w
+			if opts.AccessLogOptions, err = alFlags.options(); err != nil {
+				return &exitError{2, err}
+			}
 			opts.Logger = loggerFrom(cmd.Context())
 			return dataplane.Run(cmd.Context(), opts)
 		},
@@ -93,7 +105,33 @@ func newProxyCommand() *cobra.Command {
 	f.StringVar(&opts.AdminAddress, "admin-address", "127.0.0.1:19000", "admin listener address")
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 15*time.Second, "how long in-flight requests may finish on shutdown")
 	f.StringVar(&accessLog, "access-log", "stdout", "access log destination: stdout, stderr, off, or a file path")
+	alFlags.register(f)
 	return cmd
+}
+
+// accessLogFlags are the access-log format flags shared by standalone and
+// proxy.
+type accessLogFlags struct {
+	format    string
+	maskQuery []string
+}
+
+func (a *accessLogFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&a.format, "access-log-format", "", "Envoy command-operator format: a text format, or a JSON object for json_format; empty: ksgw's JSON line")
+	f.StringSliceVar(&a.maskQuery, "access-log-mask-query", nil, "query parameters whose values the access log replaces by ***")
+}
+
+func (a *accessLogFlags) options() (accesslog.Options, error) {
+	var o accesslog.Options
+	if a.format != "" {
+		f, err := accesslog.ParseFormat(a.format)
+		if err != nil {
+			return o, fmt.Errorf("--access-log-format: %w", err)
+		}
+		o.Format = f
+	}
+	o.MaskQueryParams = a.maskQuery
+	return o, nil
 }
 
 func openAccessLog(dest string) (io.Writer, func(), error) {

@@ -20,6 +20,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ksgw/ksgw/internal/cpmetrics"
 	"github.com/ksgw/ksgw/internal/ir"
 	"github.com/ksgw/ksgw/internal/provider/file"
 	"github.com/ksgw/ksgw/internal/resource"
@@ -66,6 +69,9 @@ type Options struct {
 	// it). It runs on the translation goroutine and must not block.
 	OnRender func(ctx context.Context, r *Rendered)
 	Logger   *slog.Logger
+	// Metrics, when set, receives the control plane's metrics
+	// (internal/cpmetrics).
+	Metrics prometheus.Registerer
 }
 
 // ControlPlane runs the provider, the translation loop and the ADS server.
@@ -74,6 +80,7 @@ type ControlPlane struct {
 	log      *slog.Logger
 	provider Provider
 	xds      *xdsserver.Server
+	metrics  *cpmetrics.Metrics // nil without Options.Metrics
 
 	// last is the latest render, for status pages and tests.
 	last atomic.Pointer[Rendered]
@@ -106,7 +113,11 @@ func New(opts Options) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ControlPlane{opts: opts, log: opts.Logger.With("component", "controlplane"), provider: prov, xds: xds}, nil
+	cp := &ControlPlane{opts: opts, log: opts.Logger.With("component", "controlplane"), provider: prov, xds: xds}
+	if opts.Metrics != nil {
+		cp.metrics = cpmetrics.New(opts.Metrics, xds.Stats)
+	}
+	return cp, nil
 }
 
 // XDS returns the ADS server (stats, WaitForAck in tests).
@@ -158,6 +169,9 @@ func (cp *ControlPlane) translateLoop(ctx context.Context) error {
 		elapsed := time.Since(start)
 
 		problems := r.Problems()
+		if cp.metrics != nil {
+			cp.metrics.ObserveTranslation(res, elapsed, len(problems))
+		}
 		if !slices.Equal(problems, prevProblems) {
 			for _, p := range problems {
 				cp.log.Warn("invalid configuration", "problem", p)
@@ -183,6 +197,9 @@ func (cp *ControlPlane) translateLoop(ctx context.Context) error {
 		lastGood = nodes
 		cp.last.Store(r)
 		cp.published.Add(1)
+		if cp.metrics != nil {
+			cp.metrics.ObservePublish()
+		}
 		cp.log.Info("configuration published", "gateways", len(nodes), "problems", len(problems), "kept_last_good", r.Kept,
 			"resources", res.Len(), "translate_ms", elapsed.Milliseconds())
 		if cp.opts.OnGateways != nil {

@@ -45,6 +45,8 @@ type Options struct {
 	AdminListener net.Listener
 	// AccessLog receives JSON access-log lines; nil disables the log.
 	AccessLog io.Writer
+	// AccessLogOptions choose the format and masking of the access log.
+	AccessLogOptions accesslog.Options
 	// DrainTimeout bounds the graceful stop.
 	DrainTimeout time.Duration
 	Logger       *slog.Logger
@@ -65,10 +67,13 @@ func Run(ctx context.Context, opts Options) error {
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
 
-	var al runtime.AccessLogger
+	var (
+		al        runtime.AccessLogger
+		alDropped func() uint64
+	)
 	if opts.AccessLog != nil {
-		w := accesslog.New(opts.AccessLog)
-		al = w
+		w := accesslog.NewWithOptions(opts.AccessLog, opts.AccessLogOptions)
+		al, alDropped = w, w.Dropped
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(bg) }()
 	}
@@ -99,6 +104,13 @@ func Run(ctx context.Context, opts Options) error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if alDropped != nil {
+		// Lines the writer could not keep up with are dropped, never
+		// waited for; this says how many.
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ksgw_access_log_dropped_total", Help: "Access-log lines dropped because the writer fell behind.",
+		}, func() float64 { return float64(alDropped()) }))
+	}
 
 	decoders := map[string]xdsclient.Decoder{}
 	for typeURL, d := range dpconfig.DecodersWith(filters.Extensions()) {

@@ -64,6 +64,10 @@ type Tracing struct {
 	// Endpoint is host:port for grpc and a full URL for http.
 	Endpoint    string
 	ServiceName string
+	// Cluster is, for http, the cluster Envoy's OTLP/HTTP exporter sends
+	// through (http_uri.cluster); the Gateway's Clusters hold it when the
+	// URL names an IP.
+	Cluster string
 }
 
 // ListenerTLS terminates TLS. Certificates are grouped by secret so that one

@@ -11,14 +11,20 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/ksgw/ksgw/internal/controlplane"
 	"github.com/ksgw/ksgw/internal/dataplane"
 	"github.com/ksgw/ksgw/internal/ir"
+	"github.com/ksgw/ksgw/internal/proxy/accesslog"
 	"github.com/ksgw/ksgw/internal/resource"
 	"github.com/ksgw/ksgw/internal/translate"
 	xdsserver "github.com/ksgw/ksgw/internal/xds/server"
@@ -37,9 +43,15 @@ type Options struct {
 	AdminBasePort int
 	AdminHost     string
 	// AccessLog receives every proxy's access log; nil disables it.
-	AccessLog    io.Writer
-	DrainTimeout time.Duration
-	Logger       *slog.Logger
+	AccessLog        io.Writer
+	AccessLogOptions accesslog.Options
+	DrainTimeout     time.Duration
+	Logger           *slog.Logger
+	// MetricsAddress, when set, serves the control plane's metrics at
+	// /metrics there (each proxy serves its own on its admin listener).
+	MetricsAddress string
+	// MetricsListener, when set, is used instead of binding MetricsAddress.
+	MetricsListener net.Listener
 }
 
 // Run serves until ctx is done; then every proxy drains and the control
@@ -70,6 +82,11 @@ func Run(ctx context.Context, opts Options) error {
 		ports:   map[string]int{},
 		log:     opts.Logger.With("component", "standalone"),
 	}
+	var reg *prometheus.Registry
+	if opts.MetricsAddress != "" || opts.MetricsListener != nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
 	cp, err := controlplane.New(controlplane.Options{
 		ConfigDir:      opts.ConfigDir,
 		Load:           resource.Options{DefaultNamespace: opts.DefaultNamespace},
@@ -78,15 +95,58 @@ func Run(ctx context.Context, opts Options) error {
 		Authenticator:  auth,
 		OnGateways:     sup.sync,
 		Logger:         opts.Logger,
+		Metrics:        registerer(reg),
 	})
 	if err != nil {
 		lis.Close()
 		return err
 	}
+	if reg != nil {
+		stop, err := serveMetrics(opts, reg)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		defer stop()
+	}
 	sup.log.Info("standalone gateway starting", "config", opts.ConfigDir, "xds", sup.xdsAddr)
 	err = cp.Run(ctx, lis)
 	sup.stopAll()
 	return err
+}
+
+// registerer avoids a typed nil in the interface.
+func registerer(reg *prometheus.Registry) prometheus.Registerer {
+	if reg == nil {
+		return nil
+	}
+	return reg
+}
+
+// serveMetrics serves /metrics until the returned stop is called.
+func serveMetrics(opts Options, reg *prometheus.Registry) (stop func(), err error) {
+	ml := opts.MetricsListener
+	if ml == nil {
+		if ml, err = net.Listen("tcp", opts.MetricsAddress); err != nil {
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ml); err != nil && err != http.ErrServerClosed {
+			opts.Logger.Error("metrics listener stopped", "error", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}, nil
 }
 
 // supervisor starts a proxy for every gateway and stops the proxies of
@@ -162,13 +222,14 @@ func (s *supervisor) start(ctx context.Context, node string) error {
 		defer s.wg.Done()
 		defer close(p.done)
 		err := dataplane.Run(pctx, dataplane.Options{
-			XDSServer:    s.xdsAddr,
-			NodeID:       node,
-			Token:        token,
-			AdminAddress: admin,
-			AccessLog:    s.opts.AccessLog,
-			DrainTimeout: s.opts.DrainTimeout,
-			Logger:       s.opts.Logger,
+			XDSServer:        s.xdsAddr,
+			NodeID:           node,
+			Token:            token,
+			AdminAddress:     admin,
+			AccessLog:        s.opts.AccessLog,
+			AccessLogOptions: s.opts.AccessLogOptions,
+			DrainTimeout:     s.opts.DrainTimeout,
+			Logger:           s.opts.Logger,
 		})
 		if err != nil {
 			s.log.Error("proxy stopped with an error", "node", node, "error", err)

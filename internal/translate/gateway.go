@@ -224,7 +224,8 @@ func (t *translator) assembleGateway(g *gatewayState) {
 		out.Listeners = append(out.Listeners, https)
 	}
 	slices.SortFunc(out.Listeners, func(a, b *ir.Listener) int { return int(a.Port) - int(b.Port) })
-	if tr := t.gatewayTracing(g); tr != nil {
+	tr := t.gatewayTracing(g)
+	if tr != nil {
 		for _, l := range out.Listeners {
 			l.Tracing = tr
 		}
@@ -263,6 +264,10 @@ func (t *translator) assembleGateway(g *gatewayState) {
 				secretNames[c.TLS.ClientSecretName] = true
 			}
 		}
+	}
+	if c := otlpCluster(g, tr); c != nil {
+		out.Clusters = append(out.Clusters, c)
+		slices.SortFunc(out.Clusters, func(a, b *ir.Cluster) int { return strings.Compare(a.Name, b.Name) })
 	}
 	for _, n := range slices.Sorted(mapKeys(secretNames)) {
 		out.Secrets = append(out.Secrets, t.secrets[n])

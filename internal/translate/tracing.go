@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 
@@ -55,7 +56,42 @@ func (t *translator) gatewayTracing(g *gatewayState) *ir.Tracing {
 	default:
 		return bad("spec.tracing.protocol", fmt.Sprintf("%q: must be grpc or http", spec.Protocol))
 	}
+	if out.Protocol == "http" {
+		out.Cluster = "otlp|" + g.key
+	}
 	return out
+}
+
+// otlpCluster is the cluster a real Envoy exports OTLP/HTTP through: EDS
+// with the collector's address, emitted when the URL names an IP literal
+// (as the remote JWKS clusters). For a DNS name there is no endpoint to
+// give an EDS cluster, and none is emitted: such a gateway should export
+// over grpc (google_grpc resolves names itself); ksgw's own proxy posts
+// to the URL either way.
+func otlpCluster(g *gatewayState, tr *ir.Tracing) *ir.Cluster {
+	if tr == nil || tr.Protocol != "http" {
+		return nil
+	}
+	u, err := url.Parse(tr.Endpoint)
+	if err != nil {
+		return nil
+	}
+	addr, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		return nil
+	}
+	port := 80
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if p := u.Port(); p != "" {
+		port, _ = strconv.Atoi(p)
+	}
+	return &ir.Cluster{
+		Name:      tr.Cluster,
+		Source:    ir.ObjectRef{Kind: KindGateway, Namespace: g.obj.Namespace, Name: g.obj.Name},
+		Endpoints: []ir.Endpoint{{Address: addr.String(), Port: uint32(port), Ready: true}},
+	}
 }
 
 func hostPort(s string) error {

@@ -50,6 +50,7 @@ func New(opts Options) http.Handler {
 	mux.Handle("GET /stats/prometheus", prom)
 	mux.Handle("GET /stats", prom)
 	mux.HandleFunc("GET /server_info", a.serverInfo)
+	mux.HandleFunc("GET /status.json", a.status)
 	mux.HandleFunc("GET /{$}", a.index)
 	return mux
 }
@@ -76,10 +77,6 @@ func (a *admin) serverInfo(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "{\"node\":%q,\"state\":%q,\"xds_state\":%q,\"last_xds_error\":%q,\"uptime_seconds\":%d}\n",
 		a.opts.NodeID, map[bool]string{true: "LIVE", false: "PRE_INITIALIZING"}[a.opts.Runtime.Ready()],
 		st.State.String(), st.LastError, int(time.Since(a.started).Seconds()))
-}
-
-func (a *admin) index(w http.ResponseWriter, _ *http.Request) {
-	fmt.Fprintf(w, "ksgw proxy %s\n\n/ready\n/config_dump\n/clusters\n/stats/prometheus\n/server_info\n", a.opts.NodeID)
 }
 
 // configDump renders the accepted xDS as Envoy's ConfigDump, in JSON.

@@ -126,6 +126,7 @@ func (h *handler) finish(gen *Generation, x *exchange, status int) {
 			rs.Observe(x.req.Method, status, d)
 		}
 	}
+	traceID := x.obs.trace.TraceID() // before End, which releases the span
 	if x.obs.trace.Sampled() {
 		f := tracing.Finish{Status: status, Flags: x.log.Flags, BytesSent: x.log.BytesSent, End: end,
 			RequestID: x.req.Header.Get("x-request-id"), UserAgent: x.req.Header.Get("user-agent")}
@@ -143,7 +144,7 @@ func (h *handler) finish(gen *Generation, x *exchange, status int) {
 	if al := h.rt.opts.AccessLog; al != nil {
 		h.fillLog(x, status)
 		x.log.Duration = d
-		x.log.TraceID = x.obs.trace.TraceID()
+		x.log.TraceID = traceID
 		al.Log(&x.log)
 	}
 	x.obs = obsState{}

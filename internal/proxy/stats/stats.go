@@ -162,6 +162,23 @@ type ListenerSnapshot struct {
 	RqTimeP99Ms        float64
 	RqTimeCount        uint64
 	RqTimeSumMs        float64
+	// RqTimeBuckets are cumulative counts per BucketBoundsMs bound.
+	RqTimeBuckets []uint64
+}
+
+// BucketBoundsMs returns the histogram bounds (Envoy's defaults), in ms.
+func BucketBoundsMs() []float64 { return append([]float64(nil), envoyBucketsMs...) }
+
+// Listeners returns a snapshot of every listener, sorted by name.
+func (s *Store) Listeners() []ListenerSnapshot {
+	s.mu.Lock()
+	ls := sortedValues(s.listeners)
+	s.mu.Unlock()
+	out := make([]ListenerSnapshot, len(ls))
+	for i, l := range ls {
+		out[i] = l.Snapshot()
+	}
+	return out
 }
 
 // Snapshot copies the counters.
@@ -172,6 +189,7 @@ func (l *Listener) Snapshot() ListenerSnapshot {
 		CxTotal: l.cxTotal.Load(), CxActive: l.cxActive.Load(), RqActive: l.rqActive.Load(),
 		RqTotal: l.rqTotal.Load(), RqTimeCount: h.count, RqTimeSumMs: float64(h.sumNs) / 1e6,
 		RqTimeP50Ms: h.quantileMs(0.5), RqTimeP99Ms: h.quantileMs(0.99),
+		RqTimeBuckets: append([]uint64(nil), h.buckets[:]...),
 	}
 	for i := range out.RqXX {
 		out.RqXX[i] = l.rqXX[i].Load()

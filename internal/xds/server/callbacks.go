@@ -41,6 +41,7 @@ func (t *typeState) settled(version string) bool {
 
 type nodeCounters struct {
 	acks, nacks uint64
+	pushes      uint64
 	lastNACK    map[string]NACK // by type URL
 }
 
@@ -236,6 +237,9 @@ func (s *Server) onResponse(id int64, respType, reqType, nonce, version string) 
 		st.types[typeURL] = ts
 	}
 	ts.sentNonce, ts.sentVersion, ts.answered, ts.nacked = nonce, version, false, false
+	if st.nodeID != "" {
+		s.countersLocked(st.nodeID).pushes++
+	}
 }
 
 func (s *Server) countersLocked(node string) *nodeCounters {

@@ -433,7 +433,8 @@ type NACK struct {
 
 // NodeStats is the state of one node.
 type NodeStats struct {
-	Streams int // open, authenticated streams (one per proxy with ADS)
+	Streams int    // open, authenticated streams (one per proxy with ADS)
+	Pushes  uint64 // responses sent
 	ACKs    uint64
 	NACKs   uint64
 	// LastNACK holds the last NACK per type URL.
@@ -458,7 +459,7 @@ func (s *Server) Stats() Stats {
 	get := func(node string) NodeStats { return out.Nodes[node] }
 	for node, c := range s.counters {
 		ns := get(node)
-		ns.ACKs, ns.NACKs = c.acks, c.nacks
+		ns.ACKs, ns.NACKs, ns.Pushes = c.acks, c.nacks, c.pushes
 		ns.LastNACK = maps.Clone(c.lastNACK)
 		out.Nodes[node] = ns
 	}

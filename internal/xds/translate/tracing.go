@@ -13,10 +13,8 @@ import (
 
 const (
 	openTelemetryTracer = "envoy.tracers.opentelemetry"
-	// otlpHTTPCluster is the cluster Envoy's OTLP/HTTP exporter sends
-	// through (http_uri.cluster is required). ksgw's proxy exports to the
-	// URI directly; a real Envoy needs this cluster defined
-	// (docs/xds-contract.md).
+	// otlpHTTPCluster names http_uri.cluster (required) when the IR has
+	// none; the IR's cluster is the one the Gateway's CDS carries.
 	otlpHTTPCluster = "ksgw-otlp-collector"
 	otlpTimeout     = 10 * time.Second
 )
@@ -29,9 +27,13 @@ func tracing(t *ir.Tracing) *hcmv3.HttpConnectionManager_Tracing {
 	oc := &tracev3.OpenTelemetryConfig{ServiceName: t.ServiceName}
 	switch t.Protocol {
 	case "http":
+		cluster := t.Cluster
+		if cluster == "" {
+			cluster = otlpHTTPCluster
+		}
 		oc.HttpService = &corev3.HttpService{HttpUri: &corev3.HttpUri{
 			Uri:              t.Endpoint,
-			HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: otlpHTTPCluster},
+			HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: cluster},
 			Timeout:          dur(otlpTimeout),
 		}}
 	default:
