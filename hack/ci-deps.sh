@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything the test suite and the benchmark smoke run need, installed
-# idempotently: Go modules, and nginx, haproxy and wrk from Debian.
+# idempotently: Go modules, nginx, haproxy and wrk from Debian, and the
+# kube-apiserver and etcd of hack/testenv.sh.
 # Quiet unless something fails. Called by .ci/.
 set -euo pipefail
 
@@ -15,4 +16,7 @@ if ! out=$(go mod download 2>&1); then
 fi
 
 "$root/hack/install-deps.sh" nginx haproxy wrk
+# kube-apiserver (built from k8s.io/kubernetes, ~6 min once, then cached) and
+# etcd for the Kubernetes integration tests (make k8s).
+"$root/hack/testenv.sh" >/dev/null
 command -v taskset >/dev/null || { echo "ci-deps: taskset (util-linux) missing" >&2; exit 1; }
