@@ -41,7 +41,6 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ksgw/ksgw/api/v1alpha1"
@@ -164,8 +163,9 @@ func (p *process) exited() bool {
 // controllerProc is a running `ksgw controller`.
 type controllerProc struct {
 	*process
-	xds    string // ADS address
-	health string // base URL of /healthz, /readyz
+	xds     string // ADS address
+	health  string // base URL of /healthz, /readyz
+	metrics string // base URL of /metrics
 }
 
 // startController runs `ksgw controller` with short leader-election timings
@@ -190,7 +190,18 @@ func startController(t *testing.T, name, xdsAddr string) *controllerProc {
 		"--proxy-xds-server", "ksgw-controller."+controllerNamespace+".svc:18000",
 		"--log-level", "debug",
 	)
-	c := &controllerProc{process: p, xds: xdsAddr, health: "http://" + health}
+	c := &controllerProc{process: p, xds: xdsAddr, health: "http://" + health, metrics: "http://" + metrics}
+	// Registered after startProcess's cleanup, so it runs first, while the
+	// logs are complete up to now. The controller runs with config/rbac's
+	// roles: a refused request means the manifests lack a rule.
+	t.Cleanup(func() {
+		for _, line := range strings.Split(p.logs.String(), "\n") {
+			if strings.Contains(line, "forbidden") {
+				t.Errorf("%s was refused by the API server (config/rbac lacks a rule?): %s", name, line)
+				break
+			}
+		}
+	})
 	eventually(t, 60*time.Second, func() error {
 		if c.exited() {
 			return fmt.Errorf("%s exited: %v", name, c.err)
@@ -198,6 +209,27 @@ func startController(t *testing.T, name, xdsAddr string) *controllerProc {
 		return httpOK(c.health + "/readyz")
 	})
 	return c
+}
+
+// reconciles returns how many reconciles of the infrastructure controller
+// succeeded, from controller-runtime's metrics.
+func (c *controllerProc) reconciles() (int, error) {
+	resp, err := http.Get(c.metrics + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	const series = `controller_runtime_reconcile_total{controller="gateway-infrastructure",result="success"} `
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("no %s in /metrics", strings.TrimSpace(series))
 }
 
 func httpOK(url string) error {
@@ -769,13 +801,6 @@ func routeStatus(r *v1alpha1.Route) v1alpha1.ObjectStatus     { return r.Status.
 func gatewayStatus(g *v1alpha1.Gateway) v1alpha1.ObjectStatus { return g.Status.ObjectStatus }
 
 var allTrue = map[string]string{"Accepted": "True", "ResolvedRefs": "True", "Programmed": "True"}
-
-// controllerUser returns the identity the controller runs as: an
-// administrator. (When the repository carries the controller's RBAC
-// manifests, they are used instead; see rbac_test.go.)
-func controllerUser(ctx context.Context, te *envtest.Environment) (*envtest.AuthenticatedUser, error) {
-	return te.AddUser(envtest.User{Name: "ksgw-controller", Groups: []string{"system:masters"}}, nil)
-}
 
 // selfSigned returns a self-signed certificate for host and its key, PEM.
 func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {

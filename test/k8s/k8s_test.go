@@ -427,15 +427,27 @@ func TestKubernetes(t *testing.T) {
 			return checkInfra(dep, svc, gw)
 		})
 
-		// An apply that changes nothing writes nothing.
+		// An apply that changes nothing writes nothing: after one more
+		// reconcile (an annotation edit triggers it), the Deployment is
+		// untouched.
 		rv := dep.ResourceVersion
+		before, err := a.reconciles()
+		if err != nil {
+			t.Fatal(err)
+		}
 		update(t, key(ns, "edge"), func(g *v1alpha1.Gateway) {
 			if g.Annotations == nil {
 				g.Annotations = map[string]string{}
 			}
 			g.Annotations["example.com/touch"] = "1"
 		})
-		time.Sleep(time.Second) // give a (wrong) rewrite the time to happen
+		eventually(t, 10*time.Second, func() error {
+			n, err := a.reconciles()
+			if err == nil && n <= before {
+				err = fmt.Errorf("%d reconciles, waiting for more than %d", n, before)
+			}
+			return err
+		})
 		if err := env.client.Get(ctx, key(ns, name), dep); err != nil {
 			t.Fatal(err)
 		}

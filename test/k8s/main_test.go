@@ -132,16 +132,11 @@ func setup(te *envtest.Environment, cfg *rest.Config, tmp string) error {
 	}
 	env.etcd = &etcdKV{url: te.ControlPlane.Etcd.URL.String(), scheme: s}
 
-	// The controller runs with the ClusterRole of config/rbac when it is
-	// there (least privilege is then part of what is tested), else as an
-	// administrator.
-	user, err := controllerUser(context.Background(), te)
+	// The controller runs as its ServiceAccount with the roles of
+	// config/rbac: least privilege is part of what is tested.
+	kc, err := controllerKubeconfig(context.Background(), env.client, cfg)
 	if err != nil {
-		return err
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		return err
+		return fmt.Errorf("controller credentials: %w", err)
 	}
 	env.kubeconfig = filepath.Join(tmp, "controller.kubeconfig")
 	return os.WriteFile(env.kubeconfig, kc, 0o600)
