@@ -265,6 +265,61 @@ func TestKubernetes(t *testing.T) {
 		}
 	})
 
+	t.Run("tenancy: a namespace without a Gateway falls back to the cluster gateway", func(t *testing.T) {
+		ctx := context.Background()
+		cluster := newTenant(t, controllerNamespace, []string{"*.shared.example.com", "*.own.example.com"}, xds, nil)
+		own := newTenant(t, "own", []string{"*.own.example.com"}, xds, nil)
+		namespace(t, "fallback")
+		service(t, "fallback", "app", []*echo.Server{backend(t, "fallback-app", 42)}, nil)
+		service(t, own.ns, "app", []*echo.Server{backend(t, "own-app", 43)}, nil)
+		create(t, simpleRoute("fallback", "app", "app.shared.example.com", "app"))
+		create(t, simpleRoute(own.ns, "app", "app.own.example.com", "app"))
+		waitFor(t, cluster.url, "app.shared.example.com", "fallback-app", http.StatusOK)
+		waitFor(t, own.url, "app.own.example.com", "own-app", http.StatusOK)
+		// A namespace with its own Gateway is not served by the cluster
+		// gateway, even for a host the cluster gateway declares.
+		waitFor(t, cluster.url, "app.own.example.com", "", http.StatusNotFound)
+		waitConditions(t, key("fallback", "app"), routeStatus, allTrue)
+
+		// The cluster gateway's proxies may reach the namespaces without
+		// a Gateway only; a Gateway appearing elsewhere re-renders that.
+		excluded := func() ([]string, error) {
+			np := &networkingv1.NetworkPolicy{}
+			if err := env.client.Get(ctx, key(controllerNamespace, infra.ObjectName("gw")), np); err != nil {
+				return nil, err
+			}
+			for _, r := range np.Spec.Egress {
+				for _, to := range r.To {
+					if to.NamespaceSelector == nil || to.PodSelector != nil {
+						continue
+					}
+					for _, e := range to.NamespaceSelector.MatchExpressions {
+						if e.Operator == metav1.LabelSelectorOpNotIn {
+							return e.Values, nil
+						}
+					}
+				}
+			}
+			return nil, nil
+		}
+		eventually(t, 10*time.Second, func() error {
+			ns, err := excluded()
+			if err == nil && (!slices.Contains(ns, "own") || slices.Contains(ns, "fallback")) {
+				err = fmt.Errorf("cluster gateway egress excludes %v; want own, not fallback", ns)
+			}
+			return err
+		})
+		namespace(t, "newcomer")
+		create(t, &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "newcomer", Name: "gw"}, Spec: v1alpha1.GatewaySpec{Hosts: []string{"*.newcomer.example.com"}}})
+		eventually(t, 10*time.Second, func() error {
+			ns, err := excluded()
+			if err == nil && !slices.Contains(ns, "newcomer") {
+				err = fmt.Errorf("cluster gateway egress excludes %v; want newcomer too", ns)
+			}
+			return err
+		})
+	})
+
 	t.Run("secrets: a Secret of another namespace is not used", func(t *testing.T) {
 		const ns = "tls-tenant"
 		namespace(t, "tls-other")
