@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -22,6 +23,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 )
 
@@ -238,7 +240,12 @@ func startAPIServer(t *testing.T) *kubernetes.Clientset {
 		}
 		t.Skip(`KUBEBUILDER_ASSETS is not set; run: eval "$(hack/testenv.sh --export)"`)
 	}
-	env := &envtest.Environment{}
+	// envtest logs through controller-runtime's package logger; without a
+	// sink it prints a stack trace warning. Test binaries only.
+	ctrllog.SetLogger(logr.Discard())
+	// Generous timeouts: on a loaded 2-core CI machine the API server can
+	// take a minute to become ready.
+	env := &envtest.Environment{ControlPlaneStartTimeout: 2 * time.Minute, ControlPlaneStopTimeout: time.Minute}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting kube-apiserver and etcd: %v", err)

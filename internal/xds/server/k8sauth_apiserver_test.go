@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // startAPIServer starts the real kube-apiserver and etcd that
@@ -28,7 +30,12 @@ func startAPIServer(t *testing.T) *kubernetes.Clientset {
 		}
 		t.Skip(`KUBEBUILDER_ASSETS is not set; run: eval "$(hack/testenv.sh --export)"`)
 	}
-	env := &envtest.Environment{}
+	// envtest logs through controller-runtime's package logger; without a
+	// sink it prints a stack trace warning. Test binaries only.
+	ctrllog.SetLogger(logr.Discard())
+	// Generous timeouts: on a loaded 2-core CI machine the API server can
+	// take a minute to become ready.
+	env := &envtest.Environment{ControlPlaneStartTimeout: 2 * time.Minute, ControlPlaneStopTimeout: time.Minute}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting kube-apiserver and etcd: %v", err)
