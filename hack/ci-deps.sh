@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the test suite and the benchmark smoke run need, installed
-# idempotently: Go modules, and nginx, haproxy, wrk, prometheus and chromium
-# from Debian.
+# idempotently: Go modules; nginx, haproxy, wrk, prometheus, chromium and
+# redis from Debian; the kube-apiserver and etcd of hack/testenv.sh.
 # Quiet unless something fails. Called by .ci/.
 set -euo pipefail
 
@@ -18,4 +18,8 @@ fi
 # prometheus (promtool and the scrape test) and chromium (status page
 # screenshot) for the observability tests.
 "$root/hack/install-deps.sh" nginx haproxy wrk prometheus chromium
+"$root/hack/redis.sh" install
+# kube-apiserver (built from k8s.io/kubernetes, ~6 min once, then cached) and
+# etcd for the Kubernetes integration tests (make k8s).
+"$root/hack/testenv.sh" >/dev/null
 command -v taskset >/dev/null || { echo "ci-deps: taskset (util-linux) missing" >&2; exit 1; }

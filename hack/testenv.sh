@@ -35,7 +35,7 @@ esac
 
 command -v go >/dev/null || { echo "testenv: go is not on PATH" >&2; exit 1; }
 
-version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" { print $3 }' "$mod/go.mod")
+version=$(cd "$mod" && GOWORK=off GOFLAGS=-mod=readonly go list -m -f '{{.Version}}' k8s.io/kubernetes)
 [[ -n "$version" ]] || { echo "testenv: no k8s.io/kubernetes requirement in $mod/go.mod" >&2; exit 1; }
 dir="${XDG_CACHE_HOME:-$HOME/.cache}/ksgw/kube-$version"
 mkdir -p "$dir"
@@ -50,7 +50,7 @@ if [[ ! -x "$dir/kube-apiserver" || "$(cat "$dir/.kube-apiserver.stamp" 2>/dev/n
 	log=$(mktemp)
 	# GOWORK=off: the module stands alone even if a go.work appears above it.
 	# -mod=readonly: go.sum is pinned; a build never edits it.
-	if ! (cd "$mod" && GOWORK=off GOFLAGS="-mod=readonly ${GOFLAGS:-}" CGO_ENABLED=0 \
+	if ! (cd "$mod" && GOWORK=off GOFLAGS="-mod=readonly ${GOFLAGS:-}" \
 		go build -trimpath -ldflags "-s -w" -o "$dir/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver) >"$log" 2>&1; then
 		echo "testenv: building kube-apiserver failed:" >&2
 		cat "$log" >&2

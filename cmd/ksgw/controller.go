@@ -27,6 +27,7 @@ func newControllerCommand() *cobra.Command {
 		kubeconfig string
 		tokensFile string
 		pullPolicy string
+		authMode   string
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -48,14 +49,23 @@ func newControllerCommand() *cobra.Command {
 			}
 			opts.RESTConfig = cfg
 			opts.Infra.ImagePullPolicy = corev1.PullPolicy(pullPolicy)
-			if tokensFile == "" {
-				return &exitError{2, errors.New("--xds-tokens is required: the ADS server never serves unauthenticated proxies")}
+			switch authMode {
+			case "serviceaccount":
+				if tokensFile != "" {
+					return &exitError{2, errors.New("--xds-tokens needs --xds-auth static")}
+				}
+			case "static":
+				if tokensFile == "" {
+					return &exitError{2, errors.New("--xds-auth static needs --xds-tokens")}
+				}
+				tokens, err := readTokens(tokensFile)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				opts.Authenticator = xdsserver.NewTokenAuthenticator(tokens)
+			default:
+				return &exitError{2, fmt.Errorf("--xds-auth %q: want serviceaccount or static", authMode)}
 			}
-			tokens, err := readTokens(tokensFile)
-			if err != nil {
-				return &exitError{2, err}
-			}
-			opts.Authenticator = xdsserver.NewTokenAuthenticator(tokens)
 			logger := loggerFrom(cmd.Context())
 			// controller-runtime and client-go (leader election) log through
 			// their own package loggers; route them to ours. Process-wide,
@@ -74,7 +84,9 @@ func newControllerCommand() *cobra.Command {
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, else $KUBECONFIG or ~/.kube/config")
 	f.StringVar(&opts.Namespace, "namespace", ns, "the controller's namespace: the cluster gateway's and the leader Lease's")
 	f.StringVar(&opts.XDSAddress, "xds-address", ":18000", "ADS server listen address")
-	f.StringVar(&tokensFile, "xds-tokens", "", "file of 'NAMESPACE/NAME TOKEN' lines: the bearer token each gateway's proxies present")
+	f.StringVar(&authMode, "xds-auth", "serviceaccount", "how proxies authenticate to the ADS server: serviceaccount (TokenReview of their projected ServiceAccount token) or static (--xds-tokens)")
+	f.StringVar(&tokensFile, "xds-tokens", "", "with --xds-auth static: file of 'NAMESPACE/NAME TOKEN' lines, the bearer token of each gateway's proxies")
+	f.StringVar(&opts.Infra.TokenAudience, "xds-token-audience", "ksgw-xds", "audience of the proxies' projected ServiceAccount token")
 	f.BoolVar(&opts.LeaderElect, "leader-elect", true, "elect a leader among replicas; only the leader writes status and infrastructure")
 	f.DurationVar(&opts.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a follower waits before taking over a lease that is not renewed")
 	f.DurationVar(&opts.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader retries renewing before giving up leadership")

@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,6 +56,10 @@ type Options struct {
 	// XDSAddress is where the ADS server listens (default ":18000").
 	XDSAddress string
 	// Authenticator checks proxies' credentials against their node IDs.
+	// Nil means the Kubernetes way: the proxy presents its projected
+	// ServiceAccount token (audience Infra.TokenAudience), reviewed with the
+	// TokenReview API, and must be the ServiceAccount of the Gateway its
+	// node ID names.
 	Authenticator xdsserver.Authenticator
 	// UpdateInterval bounds the batch window of changes (DESIGN
 	// xds.update.interval); 0 means the provider's default.
@@ -81,8 +86,8 @@ type Options struct {
 // (controller-runtime then stops the manager: a replica that may no longer
 // write must not pretend to, and its restart rejoins as a follower).
 func Run(ctx context.Context, opts Options) error {
-	if opts.RESTConfig == nil || opts.Namespace == "" || opts.Authenticator == nil {
-		return errors.New("controller: RESTConfig, Namespace and Authenticator are required")
+	if opts.RESTConfig == nil || opts.Namespace == "" {
+		return errors.New("controller: RESTConfig and Namespace are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -100,6 +105,13 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	log := opts.Logger
+	if opts.Authenticator == nil {
+		a, err := serviceAccountAuthenticator(opts.RESTConfig, opts.Infra.TokenAudience)
+		if err != nil {
+			return err
+		}
+		opts.Authenticator = a
+	}
 
 	scheme, err := kubernetes.NewScheme()
 	if err != nil {
@@ -213,6 +225,20 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	log.Info("controller starting", "namespace", opts.Namespace, "xds", lis.Addr().String(), "leader_elect", opts.LeaderElect)
 	return mgr.Start(ctx)
+}
+
+// serviceAccountAuthenticator admits the proxies of a Gateway by their
+// ServiceAccount token (internal/infra mounts it, audience-bound).
+func serviceAccountAuthenticator(cfg *rest.Config, audience string) (xdsserver.Authenticator, error) {
+	c, err := authenticationv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("controller: token review client: %w", err)
+	}
+	if audience == "" {
+		audience = infra.DefaultTokenAudience
+	}
+	return xdsserver.NewServiceAccountAuthenticator(xdsserver.ClientTokenReviewer{Client: c}, audience,
+		func(_, gateway string) string { return infra.ServiceAccountName(gateway) })
 }
 
 // everyReplica is a manager runnable that does not wait for leadership.

@@ -38,6 +38,7 @@ func TestRenderGolden(t *testing.T) {
 		{in: "seed"},
 		{in: "ha-nodeport", opts: func(o *infra.Options) {
 			o.MetricsNamespaces = []string{"monitoring"}
+			o.EgressNamespaces = []string{"observability"}
 			o.DrainTimeout = 30 * time.Second
 			o.LogLevel = "warn"
 		}},

@@ -110,6 +110,9 @@ type Options struct {
 	// MetricsNamespaces may scrape the proxies' admin port besides
 	// ControllerNamespace (e.g. the Prometheus namespace).
 	MetricsNamespaces []string
+	// EgressNamespaces are namespaces every proxy may reach besides its
+	// backends, e.g. that of the OTLP collector of Gateway spec.tracing.
+	EgressNamespaces []string
 	// LogLevel of the proxies; "" keeps ksgw's default.
 	LogLevel string
 }

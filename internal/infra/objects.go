@@ -344,19 +344,20 @@ func (r renderer) networkPolicy() *networkingv1.NetworkPolicy {
 					Ports: []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: named(portAdmin)}},
 				},
 			},
-			Egress: []networkingv1.NetworkPolicyEgressRule{
+			Egress: slices.DeleteFunc([]networkingv1.NetworkPolicyEgressRule{
 				{To: []networkingv1.NetworkPolicyPeer{backends}},
 				{
 					To:    []networkingv1.NetworkPolicyPeer{{NamespaceSelector: nsIn(opts.ControllerNamespace), PodSelector: controllerPods}},
 					Ports: []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstr.FromInt32(opts.ControllerXDSPort))}},
 				},
+				r.egressNamespaces(nsIn),
 				// The cluster DNS resolves the xDS server's name; where it
 				// runs differs between distributions, so port 53 anywhere.
 				{Ports: []networkingv1.NetworkPolicyPort{
 					{Protocol: udp, Port: ptr.To(intstr.FromInt32(53))},
 					{Protocol: tcp, Port: ptr.To(intstr.FromInt32(53))},
 				}},
-			},
+			}, func(r networkingv1.NetworkPolicyEgressRule) bool { return len(r.To) == 0 && len(r.Ports) == 0 }),
 		},
 	}
 }
@@ -399,4 +400,17 @@ func tolerations(ts []corev1.Toleration) []corev1.Toleration {
 		ts[i].DeepCopyInto(&out[i])
 	}
 	return out
+}
+
+// egressNamespaces admits any port of Options.EgressNamespaces; an empty
+// rule (no namespaces) is dropped by the caller, since an empty egress
+// rule would admit everything.
+func (r renderer) egressNamespaces(nsIn func(...string) *metav1.LabelSelector) networkingv1.NetworkPolicyEgressRule {
+	nss := slices.Clone(r.opts.EgressNamespaces)
+	slices.Sort(nss)
+	nss = slices.Compact(nss)
+	if len(nss) == 0 {
+		return networkingv1.NetworkPolicyEgressRule{}
+	}
+	return networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: nsIn(nss...)}}}
 }

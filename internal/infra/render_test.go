@@ -276,6 +276,7 @@ func portAllowed(ports []networkingv1.NetworkPolicyPort, port int32) bool {
 func TestNetworkPolicyKeepsTenantsApart(t *testing.T) {
 	opts := testOptions()
 	opts.GatewayNamespaces = []string{"tenant-a", "tenant-b"}
+	opts.EgressNamespaces = []string{"observability"}
 	project := render(t, gateway("tenant-a", "gw"), opts).np
 	cluster := render(t, gateway("ksgw-system", "default"), opts).np
 	backend := labels.Set{"app": "product"}
@@ -297,6 +298,7 @@ func TestNetworkPolicyKeepsTenantsApart(t *testing.T) {
 		{"cluster proxies do not reach a tenant with its own gateway", cluster, "tenant-a", backend, 8080, false},
 		{"project proxies reach the controller's xDS port", project, "ksgw-system", controller, 18000, true},
 		{"project proxies reach no other port of the controller", project, "ksgw-system", controller, 8443, false},
+		{"project proxies reach the collector's namespace", project, "observability", labels.Set{"app": "otel-collector"}, 4317, true},
 		{"project proxies resolve names", project, "kube-system", labels.Set{"k8s-app": "kube-dns"}, 53, true},
 	}
 	for _, tt := range tests {

@@ -125,7 +125,7 @@ type kind struct {
 	list    func(ctx context.Context, r client.Reader, out *resource.Resources) error
 }
 
-// kinds are the kinds of resource.Resources the translator reads.
+// kinds are the kinds of resource.Resources the translator reads. Read-only.
 // Namespaces are not watched: the translator does not read them.
 var kinds = []kind{
 	{&v1alpha1.Gateway{}, specChanged, listInto(&v1alpha1.GatewayList{}, func(l *v1alpha1.GatewayList, r *resource.Resources) {
