@@ -92,6 +92,15 @@ func nextStep(published, target state) (state, stepKind) {
 	if published.equal(target) {
 		return target, stepDone
 	}
+	// Nothing published for the node yet by this server: the proxy may
+	// still run a configuration from before (the control plane restarted,
+	// or the proxy reconnected to another replica). An interim step
+	// without listeners and routes would make it close its listeners, so
+	// the first publish is the whole target; a consistent snapshot needs
+	// no ordering (the client applies it in the contract's order).
+	if len(published) == 0 {
+		return target, stepBreak
+	}
 	dependentsDiffer, adds := false, false
 	for t := range unionKeys(published, target) {
 		p, tg := published[t], target[t]

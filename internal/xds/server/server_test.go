@@ -48,7 +48,9 @@ func TestNextStep(t *testing.T) {
 	}{
 		{"identical state is done", a, mustState(t, gateway("a")), stepDone, []string{"a"}, "v-a"},
 		{"route moving to a new cluster first adds the cluster, routes unchanged", a, b, stepMake, []string{"a", "b"}, "v-a"},
-		{"first publish adds dependencies before any route", state{}, a, stepMake, []string{"a"}, ""},
+		// A proxy may still run an older configuration (control plane
+		// restart): an interim step without routes would close its listeners.
+		{"first publish is the whole target", state{}, a, stepBreak, []string{"a"}, "v-a"},
 		{"route dropping a cluster switches routes, keeping the cluster", ab, a, stepSwitch, []string{"a", "b"}, "v-a"},
 		{"route narrowing to an existing cluster switches first", ab, b, stepSwitch, []string{"a", "b"}, "v-b"},
 		{"only dependencies change: published as is", mustState(t, gateway("a")), withVersion(t, gateway("a"), resource.ClusterType, "v-a2"), stepBreak, []string{"a"}, "v-a"},
