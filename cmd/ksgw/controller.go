@@ -98,6 +98,8 @@ func newControllerCommand() *cobra.Command {
 	f.StringVar(&opts.Infra.XDSServer, "proxy-xds-server", "", "host:port the proxies dial for xDS (default ksgw-controller.NAMESPACE.svc:18000)")
 	f.StringVar(&pullPolicy, "proxy-image-pull-policy", "", "imagePullPolicy of the proxy containers")
 	f.StringVar(&opts.Infra.LogLevel, "proxy-log-level", "", "log level of the proxies")
+	f.StringSliceVar(&opts.Infra.EgressNamespaces, "proxy-egress-namespaces", nil, "namespaces every proxy may reach besides its backends (e.g. the tracing collector's), comma-separated")
+	f.StringSliceVar(&opts.Infra.MetricsNamespaces, "proxy-metrics-namespaces", nil, "namespaces allowed to scrape the proxies' admin port besides the controller's, comma-separated")
 	return cmd
 }
 

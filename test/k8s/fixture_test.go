@@ -128,6 +128,11 @@ func startProcess(t *testing.T, name string, args ...string) *process {
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop(syscall.SIGTERM)
+		// With KSGW_K8S_RACE the binary has the race detector, which
+		// reports on stderr and lets the process go on.
+		if strings.Contains(p.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("%s: the race detector reported a data race", p.name)
+		}
 		if t.Failed() {
 			t.Logf("%s output (tail):\n%s", p.name, tail(p.logs.String(), 60))
 		}
