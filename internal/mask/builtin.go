@@ -24,9 +24,15 @@ func builtin(name string) (matcher, bool) {
 		// PRC resident identity card (GB 11643-1999, ISO 7064 MOD 11-2
 		// check digit) and US social security numbers.
 		m, err = compilePattern(`[1-9][0-9]{16}[0-9Xx]|[0-9]{3}-[0-9]{2}-[0-9]{4}`, nationalIDCheck)
+		if m != nil {
+			m.pre = leftDigitBoundary
+		}
 	case PhoneNumbers:
 		// E.164 with "+", PRC mobile numbers, NANP (555) 123-4567 forms.
 		m, err = compilePattern(`\+[1-9][0-9]{7,14}|1[3-9][0-9]{9}|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}`, digitBoundary)
+		if m != nil {
+			m.pre = leftDigitBoundary
+		}
 	case EmailAddresses:
 		return emailMatcher{}, true
 	default:
@@ -113,6 +119,12 @@ func nameBoundary(b []byte, s, _ int) bool {
 	}
 	c := b[s-1]
 	return !isWord(c) || c == '_'
+}
+
+// leftDigitBoundary is the left half of digitBoundary: a number does not
+// start inside another.
+func leftDigitBoundary(b []byte, s int) bool {
+	return s == 0 || !isDigit(b[s-1]) && b[s-1] != '+'
 }
 
 func digitBoundary(b []byte, s, e int) bool {

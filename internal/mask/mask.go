@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -135,6 +136,13 @@ func (m *Masker) Window() int { return m.window }
 type regexMatcher struct {
 	re    *regexp.Regexp // ^(?:pattern)
 	first [256]bool      // bytes a match can start with
+	// prefixes, when not nil, are lower-case strings one of which every
+	// match starts with (ASCII case-insensitively): a cheap test that
+	// spares most regex calls for keyword rules ("password", "api_key").
+	prefixes []string
+	// pre, when set, is a cheap necessary condition of check at a start
+	// position (a left boundary), tested before the regex runs.
+	pre   func(b []byte, s int) bool
 	n     int
 	check func(b []byte, start, end int) bool
 }
@@ -169,8 +177,68 @@ func compilePattern(pattern string, check func([]byte, int, int) bool) (*regexMa
 		return nil, errors.New("matches the empty string")
 	}
 	m := &regexMatcher{re: c, n: n, check: check}
-	firstBytes(re.Simplify(), &m.first)
+	simple := re.Simplify()
+	firstBytes(simple, &m.first)
+	if ps, _ := literalPrefixes(simple); len(ps) > 0 && slices.IndexFunc(ps, func(p string) bool { return len(p) < 2 }) < 0 {
+		m.prefixes = ps
+	}
 	return m, nil
+}
+
+// literalPrefixes returns lower-case strings one of which starts every
+// match of re, and whether re matches exactly those strings (so that a
+// concatenation may extend them). nil when none can be derived.
+func literalPrefixes(re *syntax.Regexp) ([]string, bool) {
+	const maxSet = 64
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			if r >= utf8.RuneSelf {
+				return nil, false // keep the ASCII folding below exact
+			}
+		}
+		return []string{strings.ToLower(string(re.Rune))}, true
+	case syntax.OpCapture:
+		return literalPrefixes(re.Sub[0])
+	case syntax.OpAlternate:
+		var out []string
+		complete := true
+		for _, sub := range re.Sub {
+			ps, c := literalPrefixes(sub)
+			if ps == nil {
+				return nil, false
+			}
+			out = append(out, ps...)
+			complete = complete && c
+		}
+		if len(out) > maxSet {
+			return nil, false
+		}
+		return out, complete
+	case syntax.OpConcat:
+		out := []string{""}
+		for _, sub := range re.Sub {
+			ps, c := literalPrefixes(sub)
+			if ps == nil {
+				return out, false
+			}
+			if len(out)*len(ps) > maxSet {
+				return out, false
+			}
+			next := make([]string, 0, len(out)*len(ps))
+			for _, a := range out {
+				for _, b := range ps {
+					next = append(next, a+b)
+				}
+			}
+			out = next
+			if !c {
+				return out, false
+			}
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // firstBytes adds to set the bytes a match of re can start with and
@@ -319,7 +387,7 @@ func (r *regexMatcher) maxLen() int { return r.n }
 
 func (r *regexMatcher) find(b []byte, from int, spans [][2]int) (int, int, [][2]int, bool) {
 	for s := from; s < len(b); s++ {
-		if !r.first[b[s]] {
+		if !r.first[b[s]] || (r.prefixes != nil && !hasAnyPrefixFold(b[s:], r.prefixes)) || (r.pre != nil && !r.pre(b, s)) {
 			continue
 		}
 		// A match spans at most n bytes: the window bounds the work.
@@ -344,6 +412,28 @@ func (r *regexMatcher) find(b []byte, from int, spans [][2]int) (int, int, [][2]
 		return s, e, spans, true
 	}
 	return 0, 0, spans, false
+}
+
+func hasAnyPrefixFold(b []byte, prefixes []string) bool {
+	for _, p := range prefixes {
+		if len(b) < len(p) {
+			continue
+		}
+		i := 0
+		for ; i < len(p); i++ {
+			c := b[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != p[i] {
+				break
+			}
+		}
+		if i == len(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // String masks s. It returns s itself, without allocating, when nothing
