@@ -292,6 +292,25 @@ type RequestValidation struct {
 	// RequiredHeaders must be present, else 400.
 	// +optional
 	RequiredHeaders []string `json:"requiredHeaders,omitempty"`
+	// AllowedMethods refuses other methods with 400; empty allows all.
+	// +optional
+	AllowedMethods []string `json:"allowedMethods,omitempty"`
+	// MaxURIBytes refuses longer request targets (path and query) with 400.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MaxURIBytes int32 `json:"maxURIBytes,omitempty"`
+	// MaxHeaderBytes refuses larger request heads with 400.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MaxHeaderBytes int32 `json:"maxHeaderBytes,omitempty"`
+	// ContentTypes are the media types a request with a body may have
+	// ("application/json", "text/*"); others get 415.
+	// +optional
+	ContentTypes []string `json:"contentTypes,omitempty"`
+	// JSONSchema validates JSON request bodies (400 on failure), inline.
+	// +optional
+	// +kubebuilder:validation:MaxLength=262144
+	JSONSchema string `json:"jsonSchema,omitempty"`
 }
 
 // WAF evaluates Rego modules against each request. A module declares
@@ -320,9 +339,13 @@ type RegoModule struct {
 
 // Masking rewrites sensitive data in responses and logs.
 type Masking struct {
-	// +kubebuilder:validation:MinItems=1
+	// Builtins names built-in rules: passwords, bearer tokens, API keys,
+	// card numbers, phone numbers, national IDs, emails (see internal/mask).
+	// +optional
+	Builtins []string `json:"builtins,omitempty"`
+	// +optional
 	// +kubebuilder:validation:MaxItems=64
-	Rules []MaskingRule `json:"rules"`
+	Rules []MaskingRule `json:"rules,omitempty"`
 }
 
 // MaskingRule replaces every RE2 match of pattern with replacement.

@@ -31,6 +31,9 @@ type RouteSecurity struct {
 	APIKey   *APIKeyAuth
 	// HSTS is the Strict-Transport-Security value for HTTPS responses.
 	HSTS string
+	// LocalRateLimit is the route's token bucket, local to each proxy
+	// (Envoy's local_ratelimit per route); nil: unlimited.
+	LocalRateLimit *LocalRateLimit
 }
 
 // IPAccess is an allow and deny list of CIDRs; deny wins.
@@ -105,4 +108,13 @@ type APIKeyAuth struct {
 type APIKeyCredential struct {
 	Client string
 	Key    string
+}
+
+// LocalRateLimit is a token bucket shared by all requests of a route on one
+// proxy: MaxTokens at most, TokensPerFill added every FillInterval (Envoy's
+// TokenBucket).
+type LocalRateLimit struct {
+	MaxTokens     uint32
+	TokensPerFill uint32
+	FillInterval  time.Duration
 }

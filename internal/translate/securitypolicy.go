@@ -26,11 +26,12 @@ type policyState struct {
 	st    *status.ObjectStatus
 	valid bool
 
-	ipAccess *ir.IPAccess
-	jwt      *jwtFeature
-	apiKey   *ir.APIKeyAuth
-	hsts     string
-	listener *ir.ListenerSecurity
+	ipAccess  *ir.IPAccess
+	jwt       *jwtFeature
+	apiKey    *ir.APIKeyAuth
+	hsts      string
+	rateLimit *ir.LocalRateLimit
+	listener  *ir.ListenerSecurity
 	// jwksClusters fetch the remote key sets of the policy's providers.
 	jwksClusters []*ir.Cluster
 	attachedTo   map[string]bool // gateways it reached, for Programmed
@@ -203,7 +204,33 @@ func (t *translator) compilePolicy(p *policyState) bool {
 			p.listener = ls
 		}
 	}
+	if rl := spec.RateLimit; rl != nil {
+		p.rateLimit = localRateLimit(rl, bad)
+	}
 	return ok
+}
+
+// localRateLimit is Envoy's token bucket for a policy's rateLimit: burst
+// tokens at most (requests when unset), requests tokens refilled per unit.
+func localRateLimit(rl *v1alpha1.RateLimit, bad func(reason, field, msg string)) *ir.LocalRateLimit {
+	per, ok := map[string]time.Duration{"Second": time.Second, "Minute": time.Minute, "Hour": time.Hour}[rl.Unit]
+	if !ok {
+		bad(status.ReasonInvalid, "spec.rateLimit.unit", fmt.Sprintf("%q: must be Second, Minute or Hour", rl.Unit))
+		return nil
+	}
+	if rl.Requests < 1 {
+		bad(status.ReasonInvalid, "spec.rateLimit.requests", "must be at least 1")
+		return nil
+	}
+	if rl.Burst < 0 {
+		bad(status.ReasonInvalid, "spec.rateLimit.burst", "must not be negative")
+		return nil
+	}
+	burst := uint32(rl.Burst)
+	if burst == 0 {
+		burst = uint32(rl.Requests)
+	}
+	return &ir.LocalRateLimit{MaxTokens: burst, TokensPerFill: uint32(rl.Requests), FillInterval: per}
 }
 
 // parseCIDR accepts a CIDR or a bare address (a /32 or /128), masked.
@@ -394,6 +421,9 @@ func (t *translator) securityFor(g *gatewayState, r *ir.Route, memo map[[2]*poli
 	}
 	if p := pick(func(p *policyState) bool { return p.hsts != "" }); p != nil {
 		s.HSTS = p.hsts
+	}
+	if p := pick(func(p *policyState) bool { return p.rateLimit != nil }); p != nil {
+		s.LocalRateLimit = p.rateLimit
 	}
 	if p := pick(func(p *policyState) bool { return p.jwt != nil }); p != nil {
 		req := &ir.JWTRequirement{Name: p.key, AllowMissing: p.jwt.allowMissing, Disabled: p.jwt.disabled}

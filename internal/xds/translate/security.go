@@ -8,12 +8,15 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	ratelimitcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	apikeyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/api_key_auth/v3"
 	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	localrlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	ppv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/proxy_protocol/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	xffv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/original_ip_detection/xff/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -24,11 +27,12 @@ import (
 
 // Names of the edge-security filters (Envoy's canonical names).
 const (
-	rbacFilter          = "envoy.filters.http.rbac"
-	jwtFilter           = "envoy.filters.http.jwt_authn"
-	apiKeyFilter        = "envoy.filters.http.api_key_auth"
-	proxyProtocolFilter = "envoy.filters.listener.proxy_protocol"
-	xffExtension        = "envoy.extensions.http.original_ip_detection.xff"
+	rbacFilter           = "envoy.filters.http.rbac"
+	jwtFilter            = "envoy.filters.http.jwt_authn"
+	apiKeyFilter         = "envoy.filters.http.api_key_auth"
+	localRateLimitFilter = "envoy.filters.http.local_ratelimit"
+	proxyProtocolFilter  = "envoy.filters.listener.proxy_protocol"
+	xffExtension         = "envoy.extensions.http.original_ip_detection.xff"
 )
 
 // securityHTTPFilters are the edge-security filters of every HCM, in the
@@ -224,6 +228,9 @@ func routeSecurity(s *ir.RouteSecurity, tlsListener bool, pfc map[string]*anypb.
 		}
 		set(apiKeyFilter, ak)
 	}
+	if rl := s.LocalRateLimit; rl != nil {
+		set(localRateLimitFilter, localRateLimit(rl))
+	}
 	var hsts *corev3.HeaderValueOption
 	if s.HSTS != "" && tlsListener {
 		// RFC 6797 §7.2: never over plain HTTP.
@@ -283,4 +290,48 @@ func ipRules(ia *ir.IPAccess) (*rbacconfigv3.RBAC, error) {
 	return &rbacconfigv3.RBAC{Action: rbacconfigv3.RBAC_ALLOW, Policies: map[string]*rbacconfigv3.Policy{
 		"ip-allow": {Permissions: anyPerm, Principals: []*rbacconfigv3.Principal{principal}},
 	}}, nil
+}
+
+// localRateLimitStatPrefix is the stat prefix of every local_ratelimit
+// config (required by Envoy; ksgw's proxy keeps no per-prefix stats).
+const localRateLimitStatPrefix = "http_local_rate_limiter"
+
+// localRateLimitHTTPFilter is the listener-level local_ratelimit entry:
+// disabled, with no bucket, so that only routes carrying their own
+// LocalRateLimit (which enables it, Envoy's HttpFilter.disabled) are
+// limited. It is emitted only on listeners that have such a route, so that
+// listeners without rate limits keep their exact configuration.
+func localRateLimitHTTPFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: localRateLimitFilter, Disabled: true, ConfigType: &hcmv3.HttpFilter_TypedConfig{
+		TypedConfig: mustAny(&localrlv3.LocalRateLimit{StatPrefix: localRateLimitStatPrefix}),
+	}}
+}
+
+// localRateLimit is a route's token bucket, enforced for every request
+// (filter_enabled and filter_enforced 100%), answering 429 with the
+// X-RateLimit-* headers of draft 03 and Retry-After.
+func localRateLimit(rl *ir.LocalRateLimit) *localrlv3.LocalRateLimit {
+	all := &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{Numerator: 100, Denominator: typev3.FractionalPercent_HUNDRED}}
+	return &localrlv3.LocalRateLimit{
+		StatPrefix: localRateLimitStatPrefix,
+		TokenBucket: &typev3.TokenBucket{
+			MaxTokens: rl.MaxTokens, TokensPerFill: wrapperspb.UInt32(rl.TokensPerFill), FillInterval: dur(rl.FillInterval),
+		},
+		FilterEnabled:           all,
+		FilterEnforced:          all,
+		EnableXRatelimitHeaders: ratelimitcommonv3.XRateLimitHeadersRFCVersion_DRAFT_VERSION_03,
+		EnableRetryAfterHeader:  true,
+	}
+}
+
+// usesLocalRateLimit reports whether a route of l has a local rate limit.
+func usesLocalRateLimit(l *ir.Listener) bool {
+	for _, vh := range l.VirtualHosts {
+		for _, r := range vh.Routes {
+			if r.Security != nil && r.Security.LocalRateLimit != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
