@@ -142,7 +142,7 @@ func TestFilterGlobalAcrossTwoReplicas(t *testing.T) {
 
 func TestFilterRedisDownFailClosed(t *testing.T) {
 	srv := redisserver.Start(t)
-	_, f := replica(t, map[string]any{"prefix": "p", "redis": map[string]any{"address": srv.Addr(), "failureMode": "closed", "timeout": "200ms"},
+	_, f := replica(t, map[string]any{"prefix": "p", "redis": map[string]any{"address": srv.Addr(), "failureMode": "closed", "timeout": "2s"},
 		"rules": []any{map[string]any{"name": "g", "key": []any{map[string]any{"source": "clientIP"}}, "requests": 100, "per": "1s", "global": true}}})
 	if rep := f.OnRequest(context.Background(), reqState("192.0.2.1")); rep != nil {
 		t.Fatalf("with redis up: %d", rep.Status)
