@@ -346,6 +346,10 @@ type Masking struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
 	Rules []MaskingRule `json:"rules,omitempty"`
+	// ContentTypes are the response media types whose bodies are masked
+	// ("application/json", "text/*"), streaming; default both of those.
+	// +optional
+	ContentTypes []string `json:"contentTypes,omitempty"`
 }
 
 // MaskingRule replaces every RE2 match of pattern with replacement.

@@ -23,8 +23,13 @@ import (
 	"github.com/ksgw/ksgw/internal/proxy/admin"
 	"github.com/ksgw/ksgw/internal/proxy/filter"
 	"github.com/ksgw/ksgw/internal/proxy/filter/apikey"
+	"github.com/ksgw/ksgw/internal/proxy/filter/bodymask"
 	"github.com/ksgw/ksgw/internal/proxy/filter/jwt"
+	"github.com/ksgw/ksgw/internal/proxy/filter/ratelimit"
 	"github.com/ksgw/ksgw/internal/proxy/filter/rbac"
+	"github.com/ksgw/ksgw/internal/proxy/filter/typedstruct"
+	"github.com/ksgw/ksgw/internal/proxy/filter/validate"
+	"github.com/ksgw/ksgw/internal/proxy/filter/waf"
 	"github.com/ksgw/ksgw/internal/proxy/runtime"
 	"github.com/ksgw/ksgw/internal/xdsclient"
 )
@@ -71,7 +76,16 @@ func Run(ctx context.Context, opts Options) error {
 	// The HTTP filters the proxy implements beyond fault, CORS and the
 	// router (internal/proxy/filter). The JWT factory's JWKS caches live as
 	// long as this proxy.
-	filters, err := filter.NewRegistry(jwt.NewFactory(jwt.Options{}), rbac.Factory{}, apikey.Factory{})
+	// ksgw's own filters travel as TypedStruct extensions
+	// (docs/xds-contract.md); the rate limit kind owns limiters and Redis
+	// clients shared by generations, released when the proxy stops.
+	rl := ratelimit.NewKind()
+	defer rl.Close()
+	ext, err := typedstruct.New(validate.Kind{}, waf.NewKind(), bodymask.Kind{}, rl)
+	if err != nil {
+		return err
+	}
+	filters, err := filter.NewRegistry(jwt.NewFactory(jwt.Options{}), rbac.Factory{}, apikey.Factory{}, ext)
 	if err != nil {
 		return err
 	}

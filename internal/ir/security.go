@@ -34,6 +34,13 @@ type RouteSecurity struct {
 	// LocalRateLimit is the route's token bucket, local to each proxy
 	// (Envoy's local_ratelimit per route); nil: unlimited.
 	LocalRateLimit *LocalRateLimit
+	// Validation, WAF and Masking are ksgw's own filters (TypedStruct
+	// extensions, docs/xds-contract.md); nil: off. Each is shared by all
+	// routes of its policy and names it, since the listener carries one
+	// filter instance per policy.
+	Validation *Validation
+	WAF        *WAF
+	Masking    *Masking
 }
 
 // IPAccess is an allow and deny list of CIDRs; deny wins.
@@ -117,4 +124,44 @@ type LocalRateLimit struct {
 	MaxTokens     uint32
 	TokensPerFill uint32
 	FillInterval  time.Duration
+}
+
+// Validation is a policy's request validation rules (zero values off).
+type Validation struct {
+	Policy          string // "ns/name"
+	AllowedMethods  []string
+	MaxURIBytes     int
+	MaxHeaderBytes  int
+	MaxBodyBytes    int64
+	RequiredHeaders []string // lower case
+	ContentTypes    []string
+	JSONSchema      string
+}
+
+// WAF is a policy's Rego modules, resolved (ConfigMaps read) and known to
+// compile.
+type WAF struct {
+	Policy  string
+	Modules []RegoModule
+}
+
+// RegoModule is one Rego source file.
+type RegoModule struct {
+	Name   string
+	Source string
+}
+
+// Masking is a policy's masking rules for response bodies.
+type Masking struct {
+	Policy       string
+	Builtins     []string
+	Custom       []MaskRule
+	ContentTypes []string
+}
+
+// MaskRule is a custom masking rule (an RE2 pattern).
+type MaskRule struct {
+	Name        string
+	Pattern     string
+	Replacement string
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,7 +72,17 @@ spec: {http: [{match: [{uri: {prefix: /limited}}], route: [{destination: {host: 
 ---
 apiVersion: networking.kubesphere.io/v1alpha1
 kind: Route
-metadata: {name: rest, namespace: shop}
+metadata: {name: login, namespace: shop}
+spec: {http: [{match: [{uri: {prefix: /login}}], route: [{destination: {host: echo}}]}]}
+---
+apiVersion: networking.kubesphere.io/v1alpha1
+kind: Route
+metadata: {name: upload, namespace: shop}
+spec: {http: [{match: [{uri: {prefix: /upload}}], route: [{destination: {host: echo}}]}]}
+---
+apiVersion: networking.kubesphere.io/v1alpha1
+kind: Route
+metadata: {name: z-rest, namespace: shop}
 spec: {http: [{route: [{destination: {host: echo}}]}]}
 `, e.port, echoPort))
 	writeFile(t, e.dir, "policies.yaml", policies)
@@ -131,16 +142,71 @@ func (e *behaviourEnv) do(method, path, body string, hdr map[string]string) (int
 	return resp.StatusCode, resp.Header, string(b), err
 }
 
-func TestEdgeBehaviourEndToEnd(t *testing.T) {
-	e := startBehaviourEnv(t, `
+// policiesYAML are the behaviour- and data-layer policies of the tests;
+// waf is the Rego of the login route's policy (inline).
+func policiesYAML(t *testing.T, wafRego string) string {
+	seed, err := os.ReadFile("../proxy/filter/waf/testdata/seed-waf.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	indent := func(s string) string { return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ") }
+	return fmt.Sprintf(`
 apiVersion: networking.kubesphere.io/v1alpha1
 kind: SecurityPolicy
 metadata: {name: limit, namespace: shop}
 spec:
   targetRef: {kind: Route, name: limited}
   rateLimit: {requests: 3, unit: Minute}
-`)
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: waf, namespace: shop}
+data:
+  seed.rego: |
+%s
+---
+apiVersion: networking.kubesphere.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: login, namespace: shop}
+spec:
+  targetRef: {kind: Route, name: login}
+  waf:
+    rego:
+    - {name: seed, configMapRef: {name: waf, key: seed.rego}}
+    - name: extra
+      inline: |
+%s
+---
+apiVersion: networking.kubesphere.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: upload, namespace: shop}
+spec:
+  targetRef: {kind: Route, name: upload}
+  validation:
+    allowedMethods: [GET, POST]
+    maxBodyBytes: 64
+    requiredHeaders: [X-Tenant]
+    contentTypes: [application/json]
+    jsonSchema: '{"type":"object","required":["name"],"properties":{"name":{"type":"string"}}}'
+---
+apiVersion: networking.kubesphere.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: edge, namespace: shop}
+spec:
+  targetRef: {kind: Gateway, name: gw}
+  masking: {builtins: [cardNumbers], contentTypes: [application/json]}
+`, indent(string(seed)), "        "+strings.ReplaceAll(strings.TrimSpace(wafRego), "\n", "\n        "))
+}
 
+// extraRego is a second module, in Rego v1 syntax.
+const extraRego = `package kubesphere.gateway.waf
+deny contains msg if {
+	input.method == "DELETE"
+	msg := "deletes are not allowed"
+}`
+
+func TestEdgeBehaviourEndToEnd(t *testing.T) {
+	e := startBehaviourEnv(t, policiesYAML(t, extraRego))
 	t.Run("local rate limit answers 429 with Retry-After once the burst is spent", func(t *testing.T) {
 		for i := range 3 {
 			st, h, _, err := e.do("GET", "/limited/x", "", nil)
@@ -169,6 +235,76 @@ spec:
 			if st, _, _, err := e.do("GET", "/other", "", nil); err != nil || st != 200 {
 				t.Fatalf("request %d: %d %v", i, st, err)
 			}
+		}
+	})
+	t.Run("the seed WAF policy blocks POST /login?password=x and passes GET and POST /login", func(t *testing.T) {
+		for _, tc := range []struct {
+			method, path string
+			want         int
+		}{
+			{"POST", "/login?password=x", 403},
+			{"POST", "/login?user=a&password=", 403},
+			{"GET", "/login?password=x", 200},
+			{"POST", "/login", 200},
+			{"DELETE", "/login", 403}, // the v1 module
+		} {
+			st, _, body, err := e.do(tc.method, tc.path, "", nil)
+			if err != nil || st != tc.want {
+				t.Errorf("%s %s: %d %v %s, want %d", tc.method, tc.path, st, err, body, tc.want)
+			}
+			if tc.want == 403 && !strings.Contains(body, "not allowed") && !strings.Contains(body, "credential leakage") {
+				t.Errorf("%s %s: body %q does not carry the deny message", tc.method, tc.path, body)
+			}
+		}
+	})
+	t.Run("validation rules answer 400, 413 and 415 naming the rule", func(t *testing.T) {
+		js := map[string]string{"content-type": "application/json", "x-tenant": "a"}
+		for _, tc := range []struct {
+			name, method, body string
+			hdr                map[string]string
+			want               int
+			rule               string
+		}{
+			{"valid", "POST", `{"name":"x"}`, js, 200, ""},
+			{"method", "PUT", `{"name":"x"}`, js, 405, "allowedMethods"},
+			{"required header", "POST", `{"name":"x"}`, map[string]string{"content-type": "application/json"}, 400, "requiredHeaders"},
+			{"content type", "POST", `name=x`, map[string]string{"content-type": "application/x-www-form-urlencoded", "x-tenant": "a"}, 415, "contentTypes"},
+			{"body size", "POST", `{"name":"` + strings.Repeat("x", 100) + `"}`, js, 413, "maxBodyBytes"},
+			{"schema", "POST", `{"name":7}`, js, 400, "jsonSchema"},
+		} {
+			st, _, body, err := e.do(tc.method, "/upload", tc.body, tc.hdr)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if st != tc.want && !(tc.rule == "allowedMethods" && st == 400) {
+				t.Errorf("%s: status %d (%s), want %d", tc.name, st, body, tc.want)
+			}
+			if tc.rule != "" && !strings.Contains(body, tc.rule) {
+				t.Errorf("%s: body %q does not name %s", tc.name, body, tc.rule)
+			}
+		}
+	})
+	t.Run("card numbers are masked in JSON responses", func(t *testing.T) {
+		st, _, body, err := e.do("GET", "/echo", "", map[string]string{"x-card": "4111 1111 1111 1111"})
+		if err != nil || st != 200 {
+			t.Fatalf("%d %v", st, err)
+		}
+		if strings.Contains(body, "4111 1111 1111 1111") || !strings.Contains(strings.ToLower(body), "x-card") {
+			t.Errorf("card number not masked in %s", body)
+		}
+	})
+	t.Run("a WAF module that does not compile keeps the previous policy in force", func(t *testing.T) {
+		writeFile(t, e.dir, "policies.yaml", policiesYAML(t, "package kubesphere.gateway.waf\ndeny[msg] {"))
+		eventually(t, 10*time.Second, func() error {
+			e.logMu.Lock()
+			defer e.logMu.Unlock()
+			if !strings.Contains(e.log.String(), "spec.waf.rego") {
+				return fmt.Errorf("no problem reported for spec.waf.rego yet")
+			}
+			return nil
+		})
+		if st, _, _, err := e.do("POST", "/login?password=x", "", nil); err != nil || st != 403 {
+			t.Errorf("after a broken edit: %d %v, want the previous policy's 403", st, err)
 		}
 	})
 }

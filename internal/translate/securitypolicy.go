@@ -2,6 +2,7 @@ package translate
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -10,8 +11,13 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/ksgw/ksgw/api/v1alpha1"
 	"github.com/ksgw/ksgw/internal/ir"
+	"github.com/ksgw/ksgw/internal/mask"
+	"github.com/ksgw/ksgw/internal/proxy/filter/validate"
+	"github.com/ksgw/ksgw/internal/proxy/filter/waf"
 	"github.com/ksgw/ksgw/internal/status"
 )
 
@@ -26,12 +32,15 @@ type policyState struct {
 	st    *status.ObjectStatus
 	valid bool
 
-	ipAccess  *ir.IPAccess
-	jwt       *jwtFeature
-	apiKey    *ir.APIKeyAuth
-	hsts      string
-	rateLimit *ir.LocalRateLimit
-	listener  *ir.ListenerSecurity
+	ipAccess   *ir.IPAccess
+	jwt        *jwtFeature
+	apiKey     *ir.APIKeyAuth
+	hsts       string
+	rateLimit  *ir.LocalRateLimit
+	validation *ir.Validation
+	waf        *ir.WAF
+	masking    *ir.Masking
+	listener   *ir.ListenerSecurity
 	// jwksClusters fetch the remote key sets of the policy's providers.
 	jwksClusters []*ir.Cluster
 	attachedTo   map[string]bool // gateways it reached, for Programmed
@@ -98,8 +107,9 @@ func (t *translator) routeExists(ns, name string) bool {
 }
 
 // compilePolicy validates and resolves the features ksgw's edge security
-// implements. The behaviour- and data-layer features (rate limit,
-// validation, WAF, masking) are compiled elsewhere.
+// implements, behaviour and data layers included (rate limit, validation,
+// WAF, masking), each with the proxy's own compiler so that what the
+// proxy would refuse is a condition here.
 func (t *translator) compilePolicy(p *policyState) bool {
 	spec := &p.obj.Spec
 	ok := true
@@ -207,7 +217,105 @@ func (t *translator) compilePolicy(p *policyState) bool {
 	if rl := spec.RateLimit; rl != nil {
 		p.rateLimit = localRateLimit(rl, bad)
 	}
+	if v := spec.Validation; v != nil {
+		p.validation = t.validation(p, v, bad)
+	}
+	if w := spec.WAF; w != nil {
+		p.waf = t.waf(p, w, bad)
+	}
+	if m := spec.Masking; m != nil {
+		p.masking = masking(p, m, bad)
+	}
 	return ok
+}
+
+// validation checks the rules as the proxy will compile them, so that a
+// bad schema is a condition here rather than a NACK there.
+func (t *translator) validation(p *policyState, v *v1alpha1.RequestValidation, bad func(reason, field, msg string)) *ir.Validation {
+	out := &ir.Validation{Policy: p.key, AllowedMethods: v.AllowedMethods, MaxURIBytes: int(v.MaxURIBytes), MaxHeaderBytes: int(v.MaxHeaderBytes),
+		MaxBodyBytes: v.MaxBodyBytes, ContentTypes: v.ContentTypes, JSONSchema: v.JSONSchema}
+	for _, h := range v.RequiredHeaders {
+		out.RequiredHeaders = append(out.RequiredHeaders, strings.ToLower(h))
+	}
+	cfg := validate.Config{AllowedMethods: out.AllowedMethods, MaxURIBytes: out.MaxURIBytes, MaxHeaderBytes: out.MaxHeaderBytes,
+		MaxBodyBytes: out.MaxBodyBytes, RequiredHeaders: out.RequiredHeaders, ContentTypes: out.ContentTypes}
+	if out.JSONSchema != "" {
+		cfg.JSONSchema = []byte(out.JSONSchema)
+	}
+	if _, err := validate.Compile(context.Background(), cfg); err != nil {
+		bad(status.ReasonInvalid, "spec.validation", err.Error())
+		return nil
+	}
+	return out
+}
+
+// waf resolves the Rego modules (inline or from ConfigMap keys of the
+// policy's namespace) and compiles them once, as the proxy will: a module
+// that does not compile refuses the policy (Accepted=False naming module
+// and line), and the proxy keeps the previous one.
+func (t *translator) waf(p *policyState, w *v1alpha1.WAF, bad func(reason, field, msg string)) *ir.WAF {
+	out := &ir.WAF{Policy: p.key}
+	rc := waf.RegoConfig{}
+	for i, m := range w.Rego {
+		field := fmt.Sprintf("spec.waf.rego[%d]", i)
+		src := m.Inline
+		if ref := m.ConfigMapRef; ref != nil {
+			cm := t.configMap(p.obj.Namespace, ref.Name)
+			if cm == nil {
+				t.fail(p.st, status.ResolvedRefs, status.ReasonInvalid, field+".configMapRef", fmt.Sprintf("ConfigMap %s/%s not found", p.obj.Namespace, ref.Name))
+				bad(status.ReasonInvalid, field+".configMapRef", fmt.Sprintf("ConfigMap %s/%s not found", p.obj.Namespace, ref.Name))
+				return nil
+			}
+			v, ok := cm.Data[ref.Key]
+			if !ok {
+				bad(status.ReasonInvalid, field+".configMapRef.key", fmt.Sprintf("ConfigMap %s/%s has no key %q", p.obj.Namespace, ref.Name, ref.Key))
+				return nil
+			}
+			src = v
+		}
+		if src == "" {
+			bad(status.ReasonInvalid, field, "empty module: set inline or configMapRef")
+			return nil
+		}
+		out.Modules = append(out.Modules, ir.RegoModule{Name: m.Name, Source: src})
+		rc.Modules = append(rc.Modules, waf.Module{Name: m.Name, Source: src})
+	}
+	if len(out.Modules) == 0 {
+		bad(status.ReasonInvalid, "spec.waf.rego", "at least one module is required")
+		return nil
+	}
+	if _, err := waf.CompileRego(context.Background(), rc); err != nil {
+		bad(status.ReasonInvalid, "spec.waf.rego", err.Error())
+		return nil
+	}
+	return out
+}
+
+func (t *translator) configMap(ns, name string) *corev1.ConfigMap {
+	for _, cm := range t.in.ConfigMaps {
+		if cm.Namespace == ns && cm.Name == name {
+			return cm
+		}
+	}
+	return nil
+}
+
+// masking checks the rules with the proxy's masker.
+func masking(p *policyState, m *v1alpha1.Masking, bad func(reason, field, msg string)) *ir.Masking {
+	out := &ir.Masking{Policy: p.key, Builtins: m.Builtins, ContentTypes: m.ContentTypes}
+	var rules []mask.Rule
+	for _, r := range m.Rules {
+		out.Custom = append(out.Custom, ir.MaskRule{Name: r.Name, Pattern: r.Pattern, Replacement: r.Replacement})
+		rules = append(rules, mask.Rule{Name: r.Name, Pattern: r.Pattern, Replacement: r.Replacement})
+	}
+	if len(out.ContentTypes) == 0 {
+		out.ContentTypes = []string{"application/json", "text/*"}
+	}
+	if _, err := mask.New(m.Builtins, rules); err != nil {
+		bad(status.ReasonInvalid, "spec.masking", err.Error())
+		return nil
+	}
+	return out
 }
 
 // localRateLimit is Envoy's token bucket for a policy's rateLimit: burst
@@ -424,6 +532,15 @@ func (t *translator) securityFor(g *gatewayState, r *ir.Route, memo map[[2]*poli
 	}
 	if p := pick(func(p *policyState) bool { return p.rateLimit != nil }); p != nil {
 		s.LocalRateLimit = p.rateLimit
+	}
+	if p := pick(func(p *policyState) bool { return p.validation != nil }); p != nil {
+		s.Validation = p.validation
+	}
+	if p := pick(func(p *policyState) bool { return p.waf != nil }); p != nil {
+		s.WAF = p.waf
+	}
+	if p := pick(func(p *policyState) bool { return p.masking != nil }); p != nil {
+		s.Masking = p.masking
 	}
 	if p := pick(func(p *policyState) bool { return p.jwt != nil }); p != nil {
 		req := &ir.JWTRequirement{Name: p.key, AllowMissing: p.jwt.allowMissing, Disabled: p.jwt.disabled}

@@ -156,6 +156,11 @@ func httpConnectionManager(l *ir.Listener) (*hcmv3.HttpConnectionManager, error)
 	if usesLocalRateLimit(l) {
 		filters = append(filters, localRateLimitHTTPFilter())
 	}
+	ext, err := extensionHTTPFilters(l)
+	if err != nil {
+		return nil, err
+	}
+	filters = append(filters, ext...)
 	filters = append(filters,
 		&hcmv3.HttpFilter{Name: faultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(listenerFault())}},
 		&hcmv3.HttpFilter{Name: routerFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},

@@ -1,13 +1,18 @@
 package translate
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
+	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	ratelimitcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	apikeyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/api_key_auth/v3"
 	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
@@ -17,9 +22,11 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	xffv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/original_ip_detection/xff/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/ksgw/ksgw/internal/ir"
@@ -231,6 +238,10 @@ func routeSecurity(s *ir.RouteSecurity, tlsListener bool, pfc map[string]*anypb.
 	if rl := s.LocalRateLimit; rl != nil {
 		set(localRateLimitFilter, localRateLimit(rl))
 	}
+	for _, e := range routeExtensions(s) {
+		// Enables the listener's instance with its config.
+		set(e.name, &routev3.FilterConfig{IsOptional: true})
+	}
 	var hsts *corev3.HeaderValueOption
 	if s.HSTS != "" && tlsListener {
 		// RFC 6797 §7.2: never over plain HTTP.
@@ -334,4 +345,122 @@ func usesLocalRateLimit(l *ir.Listener) bool {
 		}
 	}
 	return false
+}
+
+// ksgw's own HTTP filters: Envoy has no request validation, Rego WAF or
+// response masking filter, so their configs travel as TypedStruct
+// extensions (xds.type.v3.TypedStruct with a ksgw type_url and the config
+// as JSON), the way Envoy carries extension configs it does not compile
+// in. The listener has one instance per policy, named
+// "<filter>/<ns>/<policy>", holding the policy's config, marked
+// is_optional (a real Envoy skips it instead of rejecting the listener)
+// and disabled; a route of that policy enables its instance with an
+// empty route.v3.FilterConfig{is_optional: true}. One instance per policy
+// keeps large configs (Rego modules, schemas) out of every route.
+const (
+	validateFilterPrefix = "ksgw.filters.http.validate"
+	wafFilterPrefix      = "ksgw.filters.http.waf"
+	maskFilterPrefix     = "ksgw.filters.http.mask"
+
+	validateTypeURL = "type.ksgw.io/ksgw.filters.http.validate.v1alpha1.RequestValidation"
+	wafTypeURL      = "type.ksgw.io/ksgw.filters.http.waf.v1alpha1.WAF"
+	maskTypeURL     = "type.ksgw.io/ksgw.filters.http.mask.v1alpha1.ResponseMask"
+)
+
+// extension is one ksgw filter instance of a listener.
+type extension struct {
+	name    string
+	typeURL string
+	config  any // marshalled to JSON
+}
+
+// routeExtensions are the ksgw filter instances a route enables, in chain
+// order: validation (cheap, refuses early), WAF, then response masking.
+func routeExtensions(s *ir.RouteSecurity) []extension {
+	if s == nil {
+		return nil
+	}
+	var out []extension
+	if v := s.Validation; v != nil {
+		out = append(out, extension{validateFilterPrefix + "/" + v.Policy, validateTypeURL, struct {
+			AllowedMethods  []string `json:"allowedMethods,omitempty"`
+			MaxURIBytes     int      `json:"maxURIBytes,omitempty"`
+			MaxHeaderBytes  int      `json:"maxHeaderBytes,omitempty"`
+			MaxBodyBytes    int64    `json:"maxBodyBytes,omitempty"`
+			RequiredHeaders []string `json:"requiredHeaders,omitempty"`
+			ContentTypes    []string `json:"contentTypes,omitempty"`
+			JSONSchema      string   `json:"jsonSchema,omitempty"`
+		}{v.AllowedMethods, v.MaxURIBytes, v.MaxHeaderBytes, v.MaxBodyBytes, v.RequiredHeaders, v.ContentTypes, v.JSONSchema}})
+	}
+	if w := s.WAF; w != nil {
+		type module struct {
+			Name   string `json:"name"`
+			Source string `json:"source"`
+		}
+		var mods []module
+		for _, m := range w.Modules {
+			mods = append(mods, module{m.Name, m.Source})
+		}
+		out = append(out, extension{wafFilterPrefix + "/" + w.Policy, wafTypeURL, map[string]any{"rego": map[string]any{"modules": mods}}})
+	}
+	if m := s.Masking; m != nil {
+		type rule struct {
+			Name        string `json:"Name"`
+			Pattern     string `json:"Pattern"`
+			Replacement string `json:"Replacement,omitempty"`
+		}
+		var custom []rule
+		for _, r := range m.Custom {
+			custom = append(custom, rule{r.Name, r.Pattern, r.Replacement})
+		}
+		out = append(out, extension{maskFilterPrefix + "/" + m.Policy, maskTypeURL, struct {
+			Builtins     []string `json:"builtins,omitempty"`
+			Custom       []rule   `json:"custom,omitempty"`
+			ContentTypes []string `json:"contentTypes"`
+		}{m.Builtins, custom, m.ContentTypes}})
+	}
+	return out
+}
+
+// typedStruct wraps a ksgw config.
+func typedStruct(typeURL string, cfg any) (*anypb.Any, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var v structpb.Struct
+	if err := protojson.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return anypb.New(&xdstypev3.TypedStruct{TypeUrl: typeURL, Value: &v})
+}
+
+// extensionHTTPFilters are the ksgw filter instances of the listener's
+// routes, in route order of first use within each kind's chain position.
+func extensionHTTPFilters(l *ir.Listener) ([]*hcmv3.HttpFilter, error) {
+	seen := map[string]bool{}
+	var byKind [3][]*hcmv3.HttpFilter
+	for _, vh := range l.VirtualHosts {
+		for _, r := range vh.Routes {
+			for _, e := range routeExtensions(r.Security) {
+				if seen[e.name] {
+					continue
+				}
+				seen[e.name] = true
+				a, err := typedStruct(e.typeURL, e.config)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", e.name, err)
+				}
+				k := map[string]int{validateTypeURL: 0, wafTypeURL: 1, maskTypeURL: 2}[e.typeURL]
+				byKind[k] = append(byKind[k], &hcmv3.HttpFilter{Name: e.name, IsOptional: true, Disabled: true,
+					ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}})
+			}
+		}
+	}
+	var out []*hcmv3.HttpFilter
+	for _, k := range byKind {
+		slices.SortFunc(k, func(a, b *hcmv3.HttpFilter) int { return strings.Compare(a.Name, b.Name) })
+		out = append(out, k...)
+	}
+	return out, nil
 }
