@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
+	"github.com/ksgw/ksgw/internal/mask"
 	"github.com/ksgw/ksgw/internal/proxy/accesslog"
 	"github.com/ksgw/ksgw/internal/proxy/admin"
 	"github.com/ksgw/ksgw/internal/proxy/filter"
@@ -89,7 +90,13 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout, Filters: filters})
+	// Access logs are masked with every built-in rule, policy or not: a
+	// secret a client put in a URL must never reach a log file (issue 7).
+	logMask, err := mask.New(mask.BuiltinNames(), nil)
+	if err != nil {
+		return err
+	}
+	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout, Filters: filters, LogMasker: logMask})
 
 	decoders := map[string]xdsclient.Decoder{}
 	for typeURL, d := range dpconfig.DecodersWith(filters.Extensions()) {

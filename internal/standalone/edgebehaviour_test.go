@@ -293,6 +293,28 @@ func TestEdgeBehaviourEndToEnd(t *testing.T) {
 			t.Errorf("card number not masked in %s", body)
 		}
 	})
+	t.Run("secrets in URLs never reach the access log", func(t *testing.T) {
+		secrets := []string{"hunter2-secret", "4111111111111111"}
+		path := "/echo?password=" + secrets[0] + "&card=" + secrets[1] + "&marker=logged-once"
+		if st, _, _, err := e.do("GET", path, "", nil); err != nil || st != 200 {
+			t.Fatalf("%d %v", st, err)
+		}
+		var logged string
+		eventually(t, 5*time.Second, func() error {
+			e.logMu.Lock()
+			logged = e.access.String()
+			e.logMu.Unlock()
+			if !strings.Contains(logged, "marker=logged-once") {
+				return fmt.Errorf("request not in the access log yet")
+			}
+			return nil
+		})
+		for _, s := range secrets {
+			if strings.Contains(logged, s) {
+				t.Errorf("access log contains %q:\n%s", s, tailLines(logged, 5))
+			}
+		}
+	})
 	t.Run("a WAF module that does not compile keeps the previous policy in force", func(t *testing.T) {
 		writeFile(t, e.dir, "policies.yaml", policiesYAML(t, "package kubesphere.gateway.waf\ndeny[msg] {"))
 		eventually(t, 10*time.Second, func() error {

@@ -76,6 +76,10 @@ func (h *handler) ServeHTTP(ctx context.Context, w httpmsg.ResponseWriter, r *ht
 	h.stats.observe(status, time.Since(x.start))
 	if al := h.rt.opts.AccessLog; al != nil {
 		h.fillLog(x, status)
+		if m := h.rt.opts.LogMasker; m != nil {
+			x.log.Path = m.String(x.log.Path)
+			x.log.UserAgent = m.String(x.log.UserAgent)
+		}
 		al.Log(&x.log)
 	}
 	x.req, x.route, x.wc = nil, nil, nil

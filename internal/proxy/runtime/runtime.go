@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
+	"github.com/ksgw/ksgw/internal/mask"
 	"github.com/ksgw/ksgw/internal/proxy/filter"
 	"github.com/ksgw/ksgw/internal/proxy/server"
 	"github.com/ksgw/ksgw/internal/proxy/upstream"
@@ -46,6 +47,10 @@ type Options struct {
 	// (other than fault, CORS and the router, which the runtime provides).
 	// nil: a listener with another filter is refused.
 	Filters *filter.Registry
+	// LogMasker, when set, masks the request path (query included) and
+	// user agent of access-log entries, so that passwords, tokens, keys
+	// and card numbers that clients put in URLs never reach log files.
+	LogMasker *mask.Masker
 }
 
 // Runtime owns the current generation and the bound listeners.
