@@ -38,6 +38,7 @@ type RouteSecurity struct {
 	// extensions, docs/xds-contract.md); nil: off. Each is shared by all
 	// routes of its policy and names it, since the listener carries one
 	// filter instance per policy.
+	RateLimit  *RateLimit
 	Validation *Validation
 	WAF        *WAF
 	Masking    *Masking
@@ -164,4 +165,24 @@ type MaskRule struct {
 	Name        string
 	Pattern     string
 	Replacement string
+}
+
+// RateLimit is a keyed or global limit, enforced by ksgw's rate limit
+// filter (a TypedStruct extension): one bucket per distinct key.
+type RateLimit struct {
+	Policy       string
+	Key          []RateLimitKeyPart
+	Requests     uint32
+	Per          time.Duration
+	Burst        uint32
+	RedisAddress string // "": local to each replica
+	FailClosed   bool
+	RedisTimeout time.Duration // 0: the filter's default
+}
+
+// RateLimitKeyPart is one component of a rate-limit key.
+type RateLimitKeyPart struct {
+	Source     string // gateway, route, clientIP, header, jwtClaim, apiKey
+	Name       string
+	PrefixBits int
 }

@@ -17,10 +17,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ksgw/ksgw/internal/testing/echo"
+	"github.com/ksgw/ksgw/internal/testing/redisserver"
 )
 
 // behaviourEnv is one standalone gateway (plain HTTP) in front of an echo
@@ -329,4 +331,57 @@ func TestEdgeBehaviourEndToEnd(t *testing.T) {
 			t.Errorf("after a broken edit: %d %v, want the previous policy's 403", st, err)
 		}
 	})
+}
+
+// TestGlobalRateLimitAcrossReplicas runs two standalone proxies for the
+// same gateway sharing one real redis-server: together they admit the
+// limit, within ±2%, under concurrent load split between them.
+func TestGlobalRateLimitAcrossReplicas(t *testing.T) {
+	rs := redisserver.Start(t)
+	const limit = 200
+	policy := fmt.Sprintf(`
+apiVersion: networking.kubesphere.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: shared, namespace: shop}
+spec:
+  targetRef: {kind: Route, name: limited}
+  rateLimit:
+    requests: %d
+    unit: Hour
+    # Closed: a Redis failure shows as a 500, never as a silent admit; a
+    # generous timeout since the test may run under -race on a loaded host.
+    global: {redisAddress: "%s", failureMode: Closed, timeout: 5s}
+`, limit, rs.Addr())
+	replicas := []*behaviourEnv{startBehaviourEnv(t, policy), startBehaviourEnv(t, policy)}
+	var admitted, refused, other atomic.Int64
+	var wg sync.WaitGroup
+	const workers, perWorker = 8, 75 // 600 requests, 3x the limit
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := replicas[w%2]
+			for range perWorker {
+				st, _, _, err := e.do("GET", "/limited/x", "", nil)
+				switch {
+				case err != nil:
+					other.Add(1)
+				case st == 200:
+					admitted.Add(1)
+				case st == 429:
+					refused.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("admitted %d, refused %d, other %d (limit %d across 2 replicas)", admitted.Load(), refused.Load(), other.Load(), limit)
+	if got := admitted.Load(); got < limit*98/100 || got > limit*102/100 {
+		t.Errorf("admitted %d, want %d ±2%%", got, limit)
+	}
+	if other.Load() != 0 {
+		t.Errorf("%d requests failed otherwise", other.Load())
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -37,6 +38,7 @@ type policyState struct {
 	apiKey     *ir.APIKeyAuth
 	hsts       string
 	rateLimit  *ir.LocalRateLimit
+	keyedLimit *ir.RateLimit
 	validation *ir.Validation
 	waf        *ir.WAF
 	masking    *ir.Masking
@@ -215,7 +217,13 @@ func (t *translator) compilePolicy(p *policyState) bool {
 		}
 	}
 	if rl := spec.RateLimit; rl != nil {
-		p.rateLimit = localRateLimit(rl, bad)
+		if lr := localRateLimit(rl, bad); lr != nil {
+			if len(rl.Key) == 0 && rl.Global == nil {
+				p.rateLimit = lr
+			} else {
+				p.keyedLimit = keyedRateLimit(p, rl, lr, bad)
+			}
+		}
 	}
 	if v := spec.Validation; v != nil {
 		p.validation = t.validation(p, v, bad)
@@ -314,6 +322,57 @@ func masking(p *policyState, m *v1alpha1.Masking, bad func(reason, field, msg st
 	if _, err := mask.New(m.Builtins, rules); err != nil {
 		bad(status.ReasonInvalid, "spec.masking", err.Error())
 		return nil
+	}
+	return out
+}
+
+// keyedRateLimit is a rate limit with per-client keys or shared through
+// Redis, which Envoy's local_ratelimit cannot express.
+func keyedRateLimit(p *policyState, rl *v1alpha1.RateLimit, lr *ir.LocalRateLimit, bad func(reason, field, msg string)) *ir.RateLimit {
+	out := &ir.RateLimit{Policy: p.key, Requests: lr.TokensPerFill, Per: lr.FillInterval, Burst: lr.MaxTokens}
+	sources := map[string]string{"Gateway": "gateway", "Route": "route", "ClientIP": "clientIP", "Header": "header", "JWTClaim": "jwtClaim", "APIKey": "apiKey"}
+	for i, k := range rl.Key {
+		field := fmt.Sprintf("spec.rateLimit.key[%d]", i)
+		src, ok := sources[k.Source]
+		if !ok {
+			bad(status.ReasonInvalid, field+".source", fmt.Sprintf("%q: must be one of Gateway, Route, ClientIP, Header, JWTClaim, APIKey", k.Source))
+			return nil
+		}
+		name := k.Name
+		if src == "header" {
+			name = strings.ToLower(name)
+		}
+		if (src == "header" || src == "jwtClaim") && name == "" {
+			bad(status.ReasonInvalid, field+".name", "required for "+k.Source)
+			return nil
+		}
+		out.Key = append(out.Key, ir.RateLimitKeyPart{Source: src, Name: name, PrefixBits: int(k.PrefixBits)})
+	}
+	if len(out.Key) == 0 {
+		// Like Envoy's local_ratelimit: one bucket per route.
+		out.Key = []ir.RateLimitKeyPart{{Source: "route"}}
+	}
+	if g := rl.Global; g != nil {
+		if _, _, err := net.SplitHostPort(g.RedisAddress); err != nil {
+			bad(status.ReasonInvalid, "spec.rateLimit.global.redisAddress", fmt.Sprintf("%q: must be host:port", g.RedisAddress))
+			return nil
+		}
+		switch g.FailureMode {
+		case "", "Open":
+		case "Closed":
+			out.FailClosed = true
+		default:
+			bad(status.ReasonInvalid, "spec.rateLimit.global.failureMode", fmt.Sprintf("%q: must be Open or Closed", g.FailureMode))
+			return nil
+		}
+		out.RedisAddress = g.RedisAddress
+		if g.Timeout != nil {
+			if g.Timeout.Duration <= 0 {
+				bad(status.ReasonInvalid, "spec.rateLimit.global.timeout", "must be positive")
+				return nil
+			}
+			out.RedisTimeout = g.Timeout.Duration
+		}
 	}
 	return out
 }
@@ -530,8 +589,8 @@ func (t *translator) securityFor(g *gatewayState, r *ir.Route, memo map[[2]*poli
 	if p := pick(func(p *policyState) bool { return p.hsts != "" }); p != nil {
 		s.HSTS = p.hsts
 	}
-	if p := pick(func(p *policyState) bool { return p.rateLimit != nil }); p != nil {
-		s.LocalRateLimit = p.rateLimit
+	if p := pick(func(p *policyState) bool { return p.rateLimit != nil || p.keyedLimit != nil }); p != nil {
+		s.LocalRateLimit, s.RateLimit = p.rateLimit, p.keyedLimit
 	}
 	if p := pick(func(p *policyState) bool { return p.validation != nil }); p != nil {
 		s.Validation = p.validation

@@ -358,13 +358,15 @@ func usesLocalRateLimit(l *ir.Listener) bool {
 // empty route.v3.FilterConfig{is_optional: true}. One instance per policy
 // keeps large configs (Rego modules, schemas) out of every route.
 const (
-	validateFilterPrefix = "ksgw.filters.http.validate"
-	wafFilterPrefix      = "ksgw.filters.http.waf"
-	maskFilterPrefix     = "ksgw.filters.http.mask"
+	rateLimitFilterPrefix = "ksgw.filters.http.ratelimit"
+	validateFilterPrefix  = "ksgw.filters.http.validate"
+	wafFilterPrefix       = "ksgw.filters.http.waf"
+	maskFilterPrefix      = "ksgw.filters.http.mask"
 
-	validateTypeURL = "type.ksgw.io/ksgw.filters.http.validate.v1alpha1.RequestValidation"
-	wafTypeURL      = "type.ksgw.io/ksgw.filters.http.waf.v1alpha1.WAF"
-	maskTypeURL     = "type.ksgw.io/ksgw.filters.http.mask.v1alpha1.ResponseMask"
+	rateLimitTypeURL = "type.ksgw.io/ksgw.filters.http.ratelimit.v1alpha1.RateLimit"
+	validateTypeURL  = "type.ksgw.io/ksgw.filters.http.validate.v1alpha1.RequestValidation"
+	wafTypeURL       = "type.ksgw.io/ksgw.filters.http.waf.v1alpha1.WAF"
+	maskTypeURL      = "type.ksgw.io/ksgw.filters.http.mask.v1alpha1.ResponseMask"
 )
 
 // extension is one ksgw filter instance of a listener.
@@ -375,12 +377,44 @@ type extension struct {
 }
 
 // routeExtensions are the ksgw filter instances a route enables, in chain
-// order: validation (cheap, refuses early), WAF, then response masking.
+// order: keyed/global rate limits (after authentication, so that a key can
+// be the identity), validation (cheap, refuses early), WAF, then response
+// masking.
 func routeExtensions(s *ir.RouteSecurity) []extension {
 	if s == nil {
 		return nil
 	}
 	var out []extension
+	if rl := s.RateLimit; rl != nil {
+		type keyPart struct {
+			Source     string `json:"source"`
+			Name       string `json:"name,omitempty"`
+			PrefixBits int    `json:"prefixBits,omitempty"`
+		}
+		var key []keyPart
+		for _, k := range rl.Key {
+			key = append(key, keyPart{k.Source, k.Name, k.PrefixBits})
+		}
+		cfg := map[string]any{
+			// The policy names the buckets: those of different policies
+			// never mix, in memory or in Redis.
+			"prefix": rl.Policy,
+			"rules": []map[string]any{{"name": "default", "key": key, "requests": rl.Requests, "per": rl.Per.String(),
+				"burst": rl.Burst, "global": rl.RedisAddress != ""}},
+		}
+		if rl.RedisAddress != "" {
+			mode := "open"
+			if rl.FailClosed {
+				mode = "closed"
+			}
+			redis := map[string]any{"address": rl.RedisAddress, "failureMode": mode}
+			if rl.RedisTimeout > 0 {
+				redis["timeout"] = rl.RedisTimeout.String()
+			}
+			cfg["redis"] = redis
+		}
+		out = append(out, extension{rateLimitFilterPrefix + "/" + rl.Policy, rateLimitTypeURL, cfg})
+	}
 	if v := s.Validation; v != nil {
 		out = append(out, extension{validateFilterPrefix + "/" + v.Policy, validateTypeURL, struct {
 			AllowedMethods  []string `json:"allowedMethods,omitempty"`
@@ -439,7 +473,7 @@ func typedStruct(typeURL string, cfg any) (*anypb.Any, error) {
 // routes, in route order of first use within each kind's chain position.
 func extensionHTTPFilters(l *ir.Listener) ([]*hcmv3.HttpFilter, error) {
 	seen := map[string]bool{}
-	var byKind [3][]*hcmv3.HttpFilter
+	var byKind [4][]*hcmv3.HttpFilter
 	for _, vh := range l.VirtualHosts {
 		for _, r := range vh.Routes {
 			for _, e := range routeExtensions(r.Security) {
@@ -451,7 +485,7 @@ func extensionHTTPFilters(l *ir.Listener) ([]*hcmv3.HttpFilter, error) {
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", e.name, err)
 				}
-				k := map[string]int{validateTypeURL: 0, wafTypeURL: 1, maskTypeURL: 2}[e.typeURL]
+				k := map[string]int{rateLimitTypeURL: 0, validateTypeURL: 1, wafTypeURL: 2, maskTypeURL: 3}[e.typeURL]
 				byKind[k] = append(byKind[k], &hcmv3.HttpFilter{Name: e.name, IsOptional: true, Disabled: true,
 					ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}})
 			}
