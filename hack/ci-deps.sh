@@ -15,4 +15,7 @@ if ! out=$(go mod download 2>&1); then
 fi
 
 "$root/hack/install-deps.sh" nginx haproxy wrk
+# redis-server for the global rate limiter's tests (internal/testing/redisserver
+# fails rather than skips under CI=true).
+"$root/hack/redis.sh" install
 command -v taskset >/dev/null || { echo "ci-deps: taskset (util-linux) missing" >&2; exit 1; }

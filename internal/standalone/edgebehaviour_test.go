@@ -348,6 +348,7 @@ spec:
   rateLimit:
     requests: %d
     unit: Hour
+    key: [{source: Header, name: X-User}]
     # Closed: a Redis failure shows as a 500, never as a silent admit; a
     # generous timeout since the test may run under -race on a loaded host.
     global: {redisAddress: "%s", failureMode: Closed, timeout: 5s}
@@ -362,7 +363,7 @@ spec:
 			defer wg.Done()
 			e := replicas[w%2]
 			for range perWorker {
-				st, _, _, err := e.do("GET", "/limited/x", "", nil)
+				st, _, _, err := e.do("GET", "/limited/x", "", map[string]string{"x-user": "alice"})
 				switch {
 				case err != nil:
 					other.Add(1)
@@ -383,5 +384,20 @@ spec:
 	}
 	if other.Load() != 0 {
 		t.Errorf("%d requests failed otherwise", other.Load())
+	}
+
+	// Redis gone: fail closed answers 500 (Envoy's status_on_error) at
+	// once, from both replicas, instead of admitting. A new key: alice's is
+	// remembered as refused, which needs no Redis.
+	rs.Stop()
+	for i, e := range replicas {
+		start := time.Now()
+		st, _, _, err := e.do("GET", "/limited/x", "", map[string]string{"x-user": "bob"})
+		if err != nil || st != 500 {
+			t.Errorf("replica %d with Redis stopped: %d %v, want 500 (fail closed)", i, st, err)
+		}
+		if d := time.Since(start); d > 6*time.Second {
+			t.Errorf("replica %d: the refusal took %v", i, d)
+		}
 	}
 }
