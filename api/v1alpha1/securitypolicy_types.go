@@ -281,6 +281,47 @@ type RateLimit struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Burst int32 `json:"burst,omitempty"`
+	// Key gives each client its own bucket, keyed on these parts in order;
+	// empty: one bucket for the whole route (Envoy's local_ratelimit).
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	Key []RateLimitKeyPart `json:"key,omitempty"`
+	// Global shares the buckets of every replica of the gateway through
+	// Redis, so the limit holds for the gateway as a whole.
+	// +optional
+	Global *GlobalRateLimit `json:"global,omitempty"`
+}
+
+// RateLimitKeyPart is one component of a rate-limit key.
+type RateLimitKeyPart struct {
+	// +kubebuilder:validation:Enum=Gateway;Route;ClientIP;Header;JWTClaim;APIKey
+	Source string `json:"source"`
+	// Name is the header name or the claim (a dotted path for nested
+	// claims); required for Header and JWTClaim.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// PrefixBits groups client addresses (ClientIP only), e.g. 64 for IPv6.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=128
+	PrefixBits int32 `json:"prefixBits,omitempty"`
+}
+
+// GlobalRateLimit is where shared buckets live.
+type GlobalRateLimit struct {
+	// RedisAddress is host:port of the Redis server all replicas share.
+	// +kubebuilder:validation:MinLength=1
+	RedisAddress string `json:"redisAddress"`
+	// FailureMode is what happens while Redis is unreachable: Open admits
+	// requests (default, Envoy's failure_mode_deny false), Closed refuses
+	// them with 500.
+	// +optional
+	// +kubebuilder:validation:Enum=Open;Closed
+	FailureMode string `json:"failureMode,omitempty"`
+	// Timeout bounds one Redis round trip (default 50ms); a request never
+	// waits longer for the limiter.
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // RequestValidation rejects malformed requests before they are forwarded.
@@ -292,6 +333,25 @@ type RequestValidation struct {
 	// RequiredHeaders must be present, else 400.
 	// +optional
 	RequiredHeaders []string `json:"requiredHeaders,omitempty"`
+	// AllowedMethods refuses other methods with 400; empty allows all.
+	// +optional
+	AllowedMethods []string `json:"allowedMethods,omitempty"`
+	// MaxURIBytes refuses longer request targets (path and query) with 400.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MaxURIBytes int32 `json:"maxURIBytes,omitempty"`
+	// MaxHeaderBytes refuses larger request heads with 400.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MaxHeaderBytes int32 `json:"maxHeaderBytes,omitempty"`
+	// ContentTypes are the media types a request with a body may have
+	// ("application/json", "text/*"); others get 415.
+	// +optional
+	ContentTypes []string `json:"contentTypes,omitempty"`
+	// JSONSchema validates JSON request bodies (400 on failure), inline.
+	// +optional
+	// +kubebuilder:validation:MaxLength=262144
+	JSONSchema string `json:"jsonSchema,omitempty"`
 }
 
 // WAF evaluates Rego modules against each request. A module declares
@@ -320,9 +380,17 @@ type RegoModule struct {
 
 // Masking rewrites sensitive data in responses and logs.
 type Masking struct {
-	// +kubebuilder:validation:MinItems=1
+	// Builtins names built-in rules: passwords, bearer tokens, API keys,
+	// card numbers, phone numbers, national IDs, emails (see internal/mask).
+	// +optional
+	Builtins []string `json:"builtins,omitempty"`
+	// +optional
 	// +kubebuilder:validation:MaxItems=64
-	Rules []MaskingRule `json:"rules"`
+	Rules []MaskingRule `json:"rules,omitempty"`
+	// ContentTypes are the response media types whose bodies are masked
+	// ("application/json", "text/*"), streaming; default both of those.
+	// +optional
+	ContentTypes []string `json:"contentTypes,omitempty"`
 }
 
 // MaskingRule replaces every RE2 match of pattern with replacement.

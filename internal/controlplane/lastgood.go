@@ -33,6 +33,9 @@ func newLastGood() *lastGood {
 var keptKinds = map[string]bool{
 	translate.KindGateway: true, translate.KindRoute: true,
 	translate.KindDestinationRule: true, translate.KindIngress: true,
+	// A policy edit that does not compile (a WAF module) keeps the previous
+	// policy in force.
+	translate.KindSecurityPolicy: true,
 }
 
 // render translates res; where an object is rejected, or missing because

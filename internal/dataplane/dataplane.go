@@ -22,12 +22,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
+	"github.com/ksgw/ksgw/internal/mask"
 	"github.com/ksgw/ksgw/internal/proxy/accesslog"
 	"github.com/ksgw/ksgw/internal/proxy/admin"
 	"github.com/ksgw/ksgw/internal/proxy/filter"
 	"github.com/ksgw/ksgw/internal/proxy/filter/apikey"
+	"github.com/ksgw/ksgw/internal/proxy/filter/bodymask"
 	"github.com/ksgw/ksgw/internal/proxy/filter/jwt"
+	"github.com/ksgw/ksgw/internal/proxy/filter/ratelimit"
 	"github.com/ksgw/ksgw/internal/proxy/filter/rbac"
+	"github.com/ksgw/ksgw/internal/proxy/filter/typedstruct"
+	"github.com/ksgw/ksgw/internal/proxy/filter/validate"
+	"github.com/ksgw/ksgw/internal/proxy/filter/waf"
 	"github.com/ksgw/ksgw/internal/proxy/runtime"
 	"github.com/ksgw/ksgw/internal/proxy/stats"
 	"github.com/ksgw/ksgw/internal/proxy/tracing"
@@ -81,7 +87,22 @@ func Run(ctx context.Context, opts Options) error {
 	// The HTTP filters the proxy implements beyond fault, CORS and the
 	// router (internal/proxy/filter). The JWT factory's JWKS caches live as
 	// long as this proxy.
-	filters, err := filter.NewRegistry(jwt.NewFactory(jwt.Options{}), rbac.Factory{}, apikey.Factory{})
+	// ksgw's own filters travel as TypedStruct extensions
+	// (docs/xds-contract.md); the rate limit kind owns limiters and Redis
+	// clients shared by generations, released when the proxy stops.
+	rl := ratelimit.NewKind()
+	defer rl.Close()
+	ext, err := typedstruct.New(validate.Kind{}, waf.NewKind(), bodymask.Kind{}, rl)
+	if err != nil {
+		return err
+	}
+	filters, err := filter.NewRegistry(jwt.NewFactory(jwt.Options{}), rbac.Factory{}, apikey.Factory{}, ext)
+	if err != nil {
+		return err
+	}
+	// Access logs are masked with every built-in rule, policy or not: a
+	// secret a client put in a URL must never reach a log file (issue 7).
+	logMask, err := mask.New(mask.BuiltinNames(), nil)
 	if err != nil {
 		return err
 	}
@@ -97,7 +118,7 @@ func Run(ctx context.Context, opts Options) error {
 			log.Warn("flushing traces failed", "error", err)
 		}
 	}()
-	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout, Stats: store, Tracing: tracer, Filters: filters})
+	rt := runtime.New(runtime.Options{Logger: log, AccessLog: al, DrainTimeout: opts.DrainTimeout, Stats: store, Tracing: tracer, Filters: filters, LogMasker: logMask})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		stats.NewCollector(store, rt.StatsSource()),

@@ -11,10 +11,12 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	ratelimitcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	apikeyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/api_key_auth/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	localrlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	ppv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/proxy_protocol/v3"
@@ -34,6 +36,7 @@ var (
 	rbacPerRouteTypeURL   = typeURL(&rbacv3.RBACPerRoute{})
 	apiKeyTypeURL         = typeURL(&apikeyv3.ApiKeyAuth{})
 	apiKeyPerRouteTypeURL = typeURL(&apikeyv3.ApiKeyAuthPerRoute{})
+	localRateLimitTypeURL = typeURL(&localrlv3.LocalRateLimit{})
 	faultTypeURL          = typeURL(&faultv3.HTTPFault{})
 	corsTypeURL           = typeURL(&corsv3.Cors{})
 	routerTypeURL         = typeURL(&routerv3.Router{})
@@ -108,6 +111,8 @@ func decodeHTTPFilter(f *hcmv3.HttpFilter, ext Extensions) (HTTPFilter, error) {
 		out.Config, err = decodeRBACAny(cfg)
 	case apiKeyTypeURL:
 		out.Config, err = decodeAPIKeyAuth(cfg)
+	case localRateLimitTypeURL:
+		out.Config, err = decodeLocalRateLimit(cfg)
 	default:
 		p, ok := ext[tu]
 		if !ok {
@@ -139,6 +144,9 @@ func decodeOverride(cfg *anypb.Any, ext Extensions) (any, error) {
 		return decodeRBAC(pr.GetRbac())
 	case apiKeyPerRouteTypeURL:
 		return decodeAPIKeyAuthPerRoute(cfg)
+	case localRateLimitTypeURL:
+		// Envoy's local_ratelimit uses the same message per route.
+		return decodeLocalRateLimit(cfg)
 	}
 	if p, ok := ext[cfg.GetTypeUrl()]; ok {
 		return p.ParseOverride(cfg)
@@ -595,4 +603,50 @@ func decodeOriginalIPDetection(h *hcmv3.HttpConnectionManager, out *HTTPConnecti
 		return errAt(field+".typed_config", "xff_num_trusted_hops and xff_trusted_cidrs are mutually exclusive")
 	}
 	return nil
+}
+
+// decodeLocalRateLimit decodes envoy.filters.http.local_ratelimit's
+// LocalRateLimit, at listener level or per route. The proxy implements one
+// token bucket per config (no descriptors), the enabled/enforced fractions,
+// the draft-03 X-RateLimit-* headers, Retry-After and the status code;
+// anything else is refused.
+func decodeLocalRateLimit(a *anypb.Any) (*LocalRateLimit, error) {
+	var m localrlv3.LocalRateLimit
+	if err := unmarshalStrict(a, &m); err != nil {
+		return nil, err
+	}
+	if err := onlyFields(&m, "stat_prefix", "status", "token_bucket", "filter_enabled", "filter_enforced",
+		"enable_x_ratelimit_headers", "enable_retry_after_header"); err != nil {
+		return nil, err
+	}
+	out := &LocalRateLimit{
+		StatPrefix:         m.GetStatPrefix(),
+		Status:             429,
+		EnabledPerMillion:  perMillion(m.GetFilterEnabled().GetDefaultValue()),
+		EnforcedPerMillion: perMillion(m.GetFilterEnforced().GetDefaultValue()),
+		XRateLimitHeaders:  m.GetEnableXRatelimitHeaders() == ratelimitcommonv3.XRateLimitHeadersRFCVersion_DRAFT_VERSION_03,
+		RetryAfter:         m.GetEnableRetryAfterHeader(),
+	}
+	// A runtime_key selects a value from Envoy's runtime, which the proxy
+	// does not have: default_value applies, as in an Envoy whose runtime
+	// lacks that key.
+	if st := m.GetStatus(); st != nil {
+		c := int(st.GetCode())
+		if c < 400 || c > 599 {
+			return nil, errAt("status.code", "%d: must be a 4xx or 5xx status", c)
+		}
+		out.Status = c
+	}
+	if tb := m.GetTokenBucket(); tb != nil {
+		fill := duration(tb.GetFillInterval())
+		if fill <= 0 {
+			return nil, errAt("token_bucket.fill_interval", "must be positive")
+		}
+		per := uint32(1) // Envoy's default tokens_per_fill
+		if tb.GetTokensPerFill() != nil {
+			per = tb.GetTokensPerFill().GetValue()
+		}
+		out.Bucket = &TokenBucket{MaxTokens: tb.GetMaxTokens(), TokensPerFill: per, FillInterval: fill}
+	}
+	return out, nil
 }

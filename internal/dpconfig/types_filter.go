@@ -237,3 +237,29 @@ type APIKeySource struct {
 	Query  string
 	Cookie string
 }
+
+// LocalRateLimit is a decoded local_ratelimit LocalRateLimit (listener
+// level or per route).
+type LocalRateLimit struct {
+	StatPrefix string
+	// Bucket is nil when the config has none: nothing is limited.
+	Bucket *TokenBucket
+	// Status answers limited requests (Envoy's default 429).
+	Status int
+	// EnabledPerMillion of requests are checked, EnforcedPerMillion of
+	// those over the limit are refused (Envoy's filter_enabled and
+	// filter_enforced; unset is 0%).
+	EnabledPerMillion  uint32
+	EnforcedPerMillion uint32
+	// XRateLimitHeaders: enable_x_ratelimit_headers DRAFT_VERSION_03.
+	XRateLimitHeaders bool
+	// RetryAfter: enable_retry_after_header.
+	RetryAfter bool
+}
+
+// TokenBucket is Envoy's type.v3.TokenBucket.
+type TokenBucket struct {
+	MaxTokens     uint32
+	TokensPerFill uint32
+	FillInterval  time.Duration
+}

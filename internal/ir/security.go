@@ -31,6 +31,17 @@ type RouteSecurity struct {
 	APIKey   *APIKeyAuth
 	// HSTS is the Strict-Transport-Security value for HTTPS responses.
 	HSTS string
+	// LocalRateLimit is the route's token bucket, local to each proxy
+	// (Envoy's local_ratelimit per route); nil: unlimited.
+	LocalRateLimit *LocalRateLimit
+	// Validation, WAF and Masking are ksgw's own filters (TypedStruct
+	// extensions, docs/xds-contract.md); nil: off. Each is shared by all
+	// routes of its policy and names it, since the listener carries one
+	// filter instance per policy.
+	RateLimit  *RateLimit
+	Validation *Validation
+	WAF        *WAF
+	Masking    *Masking
 }
 
 // IPAccess is an allow and deny list of CIDRs; deny wins.
@@ -105,4 +116,73 @@ type APIKeyAuth struct {
 type APIKeyCredential struct {
 	Client string
 	Key    string
+}
+
+// LocalRateLimit is a token bucket shared by all requests of a route on one
+// proxy: MaxTokens at most, TokensPerFill added every FillInterval (Envoy's
+// TokenBucket).
+type LocalRateLimit struct {
+	MaxTokens     uint32
+	TokensPerFill uint32
+	FillInterval  time.Duration
+}
+
+// Validation is a policy's request validation rules (zero values off).
+type Validation struct {
+	Policy          string // "ns/name"
+	AllowedMethods  []string
+	MaxURIBytes     int
+	MaxHeaderBytes  int
+	MaxBodyBytes    int64
+	RequiredHeaders []string // lower case
+	ContentTypes    []string
+	JSONSchema      string
+}
+
+// WAF is a policy's Rego modules, resolved (ConfigMaps read) and known to
+// compile.
+type WAF struct {
+	Policy  string
+	Modules []RegoModule
+}
+
+// RegoModule is one Rego source file.
+type RegoModule struct {
+	Name   string
+	Source string
+}
+
+// Masking is a policy's masking rules for response bodies.
+type Masking struct {
+	Policy       string
+	Builtins     []string
+	Custom       []MaskRule
+	ContentTypes []string
+}
+
+// MaskRule is a custom masking rule (an RE2 pattern).
+type MaskRule struct {
+	Name        string
+	Pattern     string
+	Replacement string
+}
+
+// RateLimit is a keyed or global limit, enforced by ksgw's rate limit
+// filter (a TypedStruct extension): one bucket per distinct key.
+type RateLimit struct {
+	Policy       string
+	Key          []RateLimitKeyPart
+	Requests     uint32
+	Per          time.Duration
+	Burst        uint32
+	RedisAddress string // "": local to each replica
+	FailClosed   bool
+	RedisTimeout time.Duration // 0: the filter's default
+}
+
+// RateLimitKeyPart is one component of a rate-limit key.
+type RateLimitKeyPart struct {
+	Source     string // gateway, route, clientIP, header, jwtClaim, apiKey
+	Name       string
+	PrefixBits int
 }

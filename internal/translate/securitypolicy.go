@@ -2,7 +2,9 @@ package translate
 
 import (
 	"cmp"
+	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -10,8 +12,13 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/ksgw/ksgw/api/v1alpha1"
 	"github.com/ksgw/ksgw/internal/ir"
+	"github.com/ksgw/ksgw/internal/mask"
+	"github.com/ksgw/ksgw/internal/proxy/filter/validate"
+	"github.com/ksgw/ksgw/internal/proxy/filter/waf"
 	"github.com/ksgw/ksgw/internal/status"
 )
 
@@ -26,11 +33,16 @@ type policyState struct {
 	st    *status.ObjectStatus
 	valid bool
 
-	ipAccess *ir.IPAccess
-	jwt      *jwtFeature
-	apiKey   *ir.APIKeyAuth
-	hsts     string
-	listener *ir.ListenerSecurity
+	ipAccess   *ir.IPAccess
+	jwt        *jwtFeature
+	apiKey     *ir.APIKeyAuth
+	hsts       string
+	rateLimit  *ir.LocalRateLimit
+	keyedLimit *ir.RateLimit
+	validation *ir.Validation
+	waf        *ir.WAF
+	masking    *ir.Masking
+	listener   *ir.ListenerSecurity
 	// jwksClusters fetch the remote key sets of the policy's providers.
 	jwksClusters []*ir.Cluster
 	attachedTo   map[string]bool // gateways it reached, for Programmed
@@ -97,8 +109,9 @@ func (t *translator) routeExists(ns, name string) bool {
 }
 
 // compilePolicy validates and resolves the features ksgw's edge security
-// implements. The behaviour- and data-layer features (rate limit,
-// validation, WAF, masking) are compiled elsewhere.
+// implements, behaviour and data layers included (rate limit, validation,
+// WAF, masking), each with the proxy's own compiler so that what the
+// proxy would refuse is a condition here.
 func (t *translator) compilePolicy(p *policyState) bool {
 	spec := &p.obj.Spec
 	ok := true
@@ -203,7 +216,188 @@ func (t *translator) compilePolicy(p *policyState) bool {
 			p.listener = ls
 		}
 	}
+	if rl := spec.RateLimit; rl != nil {
+		if lr := localRateLimit(rl, bad); lr != nil {
+			if len(rl.Key) == 0 && rl.Global == nil {
+				p.rateLimit = lr
+			} else {
+				p.keyedLimit = keyedRateLimit(p, rl, lr, bad)
+			}
+		}
+	}
+	if v := spec.Validation; v != nil {
+		p.validation = t.validation(p, v, bad)
+	}
+	if w := spec.WAF; w != nil {
+		p.waf = t.waf(p, w, bad)
+	}
+	if m := spec.Masking; m != nil {
+		p.masking = masking(p, m, bad)
+	}
 	return ok
+}
+
+// validation checks the rules as the proxy will compile them, so that a
+// bad schema is a condition here rather than a NACK there.
+func (t *translator) validation(p *policyState, v *v1alpha1.RequestValidation, bad func(reason, field, msg string)) *ir.Validation {
+	out := &ir.Validation{Policy: p.key, AllowedMethods: v.AllowedMethods, MaxURIBytes: int(v.MaxURIBytes), MaxHeaderBytes: int(v.MaxHeaderBytes),
+		MaxBodyBytes: v.MaxBodyBytes, ContentTypes: v.ContentTypes, JSONSchema: v.JSONSchema}
+	for _, h := range v.RequiredHeaders {
+		out.RequiredHeaders = append(out.RequiredHeaders, strings.ToLower(h))
+	}
+	cfg := validate.Config{AllowedMethods: out.AllowedMethods, MaxURIBytes: out.MaxURIBytes, MaxHeaderBytes: out.MaxHeaderBytes,
+		MaxBodyBytes: out.MaxBodyBytes, RequiredHeaders: out.RequiredHeaders, ContentTypes: out.ContentTypes}
+	if out.JSONSchema != "" {
+		cfg.JSONSchema = []byte(out.JSONSchema)
+	}
+	if _, err := validate.Compile(context.Background(), cfg); err != nil {
+		bad(status.ReasonInvalid, "spec.validation", err.Error())
+		return nil
+	}
+	return out
+}
+
+// waf resolves the Rego modules (inline or from ConfigMap keys of the
+// policy's namespace) and compiles them once, as the proxy will: a module
+// that does not compile refuses the policy (Accepted=False naming module
+// and line), and the proxy keeps the previous one.
+func (t *translator) waf(p *policyState, w *v1alpha1.WAF, bad func(reason, field, msg string)) *ir.WAF {
+	out := &ir.WAF{Policy: p.key}
+	rc := waf.RegoConfig{}
+	for i, m := range w.Rego {
+		field := fmt.Sprintf("spec.waf.rego[%d]", i)
+		src := m.Inline
+		if ref := m.ConfigMapRef; ref != nil {
+			cm := t.configMap(p.obj.Namespace, ref.Name)
+			if cm == nil {
+				t.fail(p.st, status.ResolvedRefs, status.ReasonInvalid, field+".configMapRef", fmt.Sprintf("ConfigMap %s/%s not found", p.obj.Namespace, ref.Name))
+				bad(status.ReasonInvalid, field+".configMapRef", fmt.Sprintf("ConfigMap %s/%s not found", p.obj.Namespace, ref.Name))
+				return nil
+			}
+			v, ok := cm.Data[ref.Key]
+			if !ok {
+				bad(status.ReasonInvalid, field+".configMapRef.key", fmt.Sprintf("ConfigMap %s/%s has no key %q", p.obj.Namespace, ref.Name, ref.Key))
+				return nil
+			}
+			src = v
+		}
+		if src == "" {
+			bad(status.ReasonInvalid, field, "empty module: set inline or configMapRef")
+			return nil
+		}
+		out.Modules = append(out.Modules, ir.RegoModule{Name: m.Name, Source: src})
+		rc.Modules = append(rc.Modules, waf.Module{Name: m.Name, Source: src})
+	}
+	if len(out.Modules) == 0 {
+		bad(status.ReasonInvalid, "spec.waf.rego", "at least one module is required")
+		return nil
+	}
+	if _, err := waf.CompileRego(context.Background(), rc); err != nil {
+		bad(status.ReasonInvalid, "spec.waf.rego", err.Error())
+		return nil
+	}
+	return out
+}
+
+func (t *translator) configMap(ns, name string) *corev1.ConfigMap {
+	for _, cm := range t.in.ConfigMaps {
+		if cm.Namespace == ns && cm.Name == name {
+			return cm
+		}
+	}
+	return nil
+}
+
+// masking checks the rules with the proxy's masker.
+func masking(p *policyState, m *v1alpha1.Masking, bad func(reason, field, msg string)) *ir.Masking {
+	out := &ir.Masking{Policy: p.key, Builtins: m.Builtins, ContentTypes: m.ContentTypes}
+	var rules []mask.Rule
+	for _, r := range m.Rules {
+		out.Custom = append(out.Custom, ir.MaskRule{Name: r.Name, Pattern: r.Pattern, Replacement: r.Replacement})
+		rules = append(rules, mask.Rule{Name: r.Name, Pattern: r.Pattern, Replacement: r.Replacement})
+	}
+	if len(out.ContentTypes) == 0 {
+		out.ContentTypes = []string{"application/json", "text/*"}
+	}
+	if _, err := mask.New(m.Builtins, rules); err != nil {
+		bad(status.ReasonInvalid, "spec.masking", err.Error())
+		return nil
+	}
+	return out
+}
+
+// keyedRateLimit is a rate limit with per-client keys or shared through
+// Redis, which Envoy's local_ratelimit cannot express.
+func keyedRateLimit(p *policyState, rl *v1alpha1.RateLimit, lr *ir.LocalRateLimit, bad func(reason, field, msg string)) *ir.RateLimit {
+	out := &ir.RateLimit{Policy: p.key, Requests: lr.TokensPerFill, Per: lr.FillInterval, Burst: lr.MaxTokens}
+	sources := map[string]string{"Gateway": "gateway", "Route": "route", "ClientIP": "clientIP", "Header": "header", "JWTClaim": "jwtClaim", "APIKey": "apiKey"}
+	for i, k := range rl.Key {
+		field := fmt.Sprintf("spec.rateLimit.key[%d]", i)
+		src, ok := sources[k.Source]
+		if !ok {
+			bad(status.ReasonInvalid, field+".source", fmt.Sprintf("%q: must be one of Gateway, Route, ClientIP, Header, JWTClaim, APIKey", k.Source))
+			return nil
+		}
+		name := k.Name
+		if src == "header" {
+			name = strings.ToLower(name)
+		}
+		if (src == "header" || src == "jwtClaim") && name == "" {
+			bad(status.ReasonInvalid, field+".name", "required for "+k.Source)
+			return nil
+		}
+		out.Key = append(out.Key, ir.RateLimitKeyPart{Source: src, Name: name, PrefixBits: int(k.PrefixBits)})
+	}
+	if len(out.Key) == 0 {
+		// Like Envoy's local_ratelimit: one bucket per route.
+		out.Key = []ir.RateLimitKeyPart{{Source: "route"}}
+	}
+	if g := rl.Global; g != nil {
+		if _, _, err := net.SplitHostPort(g.RedisAddress); err != nil {
+			bad(status.ReasonInvalid, "spec.rateLimit.global.redisAddress", fmt.Sprintf("%q: must be host:port", g.RedisAddress))
+			return nil
+		}
+		switch g.FailureMode {
+		case "", "Open":
+		case "Closed":
+			out.FailClosed = true
+		default:
+			bad(status.ReasonInvalid, "spec.rateLimit.global.failureMode", fmt.Sprintf("%q: must be Open or Closed", g.FailureMode))
+			return nil
+		}
+		out.RedisAddress = g.RedisAddress
+		if g.Timeout != nil {
+			if g.Timeout.Duration <= 0 {
+				bad(status.ReasonInvalid, "spec.rateLimit.global.timeout", "must be positive")
+				return nil
+			}
+			out.RedisTimeout = g.Timeout.Duration
+		}
+	}
+	return out
+}
+
+// localRateLimit is Envoy's token bucket for a policy's rateLimit: burst
+// tokens at most (requests when unset), requests tokens refilled per unit.
+func localRateLimit(rl *v1alpha1.RateLimit, bad func(reason, field, msg string)) *ir.LocalRateLimit {
+	per, ok := map[string]time.Duration{"Second": time.Second, "Minute": time.Minute, "Hour": time.Hour}[rl.Unit]
+	if !ok {
+		bad(status.ReasonInvalid, "spec.rateLimit.unit", fmt.Sprintf("%q: must be Second, Minute or Hour", rl.Unit))
+		return nil
+	}
+	if rl.Requests < 1 {
+		bad(status.ReasonInvalid, "spec.rateLimit.requests", "must be at least 1")
+		return nil
+	}
+	if rl.Burst < 0 {
+		bad(status.ReasonInvalid, "spec.rateLimit.burst", "must not be negative")
+		return nil
+	}
+	burst := uint32(rl.Burst)
+	if burst == 0 {
+		burst = uint32(rl.Requests)
+	}
+	return &ir.LocalRateLimit{MaxTokens: burst, TokensPerFill: uint32(rl.Requests), FillInterval: per}
 }
 
 // parseCIDR accepts a CIDR or a bare address (a /32 or /128), masked.
@@ -394,6 +588,18 @@ func (t *translator) securityFor(g *gatewayState, r *ir.Route, memo map[[2]*poli
 	}
 	if p := pick(func(p *policyState) bool { return p.hsts != "" }); p != nil {
 		s.HSTS = p.hsts
+	}
+	if p := pick(func(p *policyState) bool { return p.rateLimit != nil || p.keyedLimit != nil }); p != nil {
+		s.LocalRateLimit, s.RateLimit = p.rateLimit, p.keyedLimit
+	}
+	if p := pick(func(p *policyState) bool { return p.validation != nil }); p != nil {
+		s.Validation = p.validation
+	}
+	if p := pick(func(p *policyState) bool { return p.waf != nil }); p != nil {
+		s.WAF = p.waf
+	}
+	if p := pick(func(p *policyState) bool { return p.masking != nil }); p != nil {
+		s.Masking = p.masking
 	}
 	if p := pick(func(p *policyState) bool { return p.jwt != nil }); p != nil {
 		req := &ir.JWTRequirement{Name: p.key, AllowMissing: p.jwt.allowMissing, Disabled: p.jwt.disabled}

@@ -30,8 +30,8 @@ type chainEntry struct {
 
 // buildChain builds the listener's HTTP filters from its HCM, in order,
 // once per generation (internal/proxy/filter documents the contract). The
-// router is the chain's end, not an entry; fault and CORS are the
-// runtime's own filters, configured per route.
+// router is the chain's end, not an entry; fault, CORS and local_ratelimit
+// are the runtime's own filters.
 func buildChain(ctx context.Context, rt *Runtime, lg *listenerGen, snap *dpconfig.Snapshot) error {
 	for i, hf := range lg.hcm.HTTPFilters {
 		var e chainEntry
@@ -43,6 +43,14 @@ func buildChain(ctx context.Context, rt *Runtime, lg *listenerGen, snap *dpconfi
 		case dpconfig.CORSFilterName:
 			e.f = corsFilter{}
 		default:
+			if cfg, ok := hf.Config.(*dpconfig.LocalRateLimit); ok {
+				f, err := newLocalRateLimitFilter(hf.Name, cfg, snap)
+				if err != nil {
+					return fmt.Errorf("http_filters[%d] %q: %w", i, hf.Name, err)
+				}
+				e.f = f
+				break
+			}
 			fac, ok := rt.opts.Filters.Lookup(hf.TypeURL)
 			if !ok {
 				return fmt.Errorf("http_filters[%d] %q: no implementation of %s", i, hf.Name, hf.TypeURL)

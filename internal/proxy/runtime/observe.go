@@ -143,6 +143,10 @@ func (h *handler) finish(gen *Generation, x *exchange, status int) {
 	}
 	if al := h.rt.opts.AccessLog; al != nil {
 		h.fillLog(x, status)
+		if m := h.rt.opts.LogMasker; m != nil {
+			x.log.Path = m.String(x.log.Path)
+			x.log.UserAgent = m.String(x.log.UserAgent)
+		}
 		x.log.Duration = d
 		x.log.TraceID = traceID
 		al.Log(&x.log)

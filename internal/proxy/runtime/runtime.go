@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
+	"github.com/ksgw/ksgw/internal/mask"
 	"github.com/ksgw/ksgw/internal/proxy/filter"
 	"github.com/ksgw/ksgw/internal/proxy/server"
 	"github.com/ksgw/ksgw/internal/proxy/stats"
@@ -54,6 +55,10 @@ type Options struct {
 	// Tracing owns the OTLP exporters; nil gets one that exports nothing
 	// until a listener's configuration enables tracing.
 	Tracing *tracing.Manager
+	// LogMasker, when set, masks the request path (query included) and
+	// user agent of access-log entries, so that passwords, tokens, keys
+	// and card numbers that clients put in URLs never reach log files.
+	LogMasker *mask.Masker
 }
 
 // Runtime owns the current generation and the bound listeners.

@@ -153,9 +153,21 @@ func httpConnectionManager(l *ir.Listener) (*hcmv3.HttpConnectionManager, error)
 		sec[0],
 		{Name: corsFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(listenerCORS())}},
 		sec[1], sec[2],
-		{Name: faultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(listenerFault())}},
-		{Name: routerFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 	}
+	// Rate limits after authentication, so that a limit may key on the
+	// identity (the design's behaviour layer).
+	if usesLocalRateLimit(l) {
+		filters = append(filters, localRateLimitHTTPFilter())
+	}
+	ext, err := extensionHTTPFilters(l)
+	if err != nil {
+		return nil, err
+	}
+	filters = append(filters, ext...)
+	filters = append(filters,
+		&hcmv3.HttpFilter{Name: faultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(listenerFault())}},
+		&hcmv3.HttpFilter{Name: routerFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
+	)
 	return &hcmv3.HttpConnectionManager{
 		StatPrefix: name,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,

@@ -1,22 +1,32 @@
 package translate
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
+	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	ratelimitcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	apikeyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/api_key_auth/v3"
 	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	localrlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	ppv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/proxy_protocol/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	xffv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/original_ip_detection/xff/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/ksgw/ksgw/internal/ir"
@@ -24,11 +34,12 @@ import (
 
 // Names of the edge-security filters (Envoy's canonical names).
 const (
-	rbacFilter          = "envoy.filters.http.rbac"
-	jwtFilter           = "envoy.filters.http.jwt_authn"
-	apiKeyFilter        = "envoy.filters.http.api_key_auth"
-	proxyProtocolFilter = "envoy.filters.listener.proxy_protocol"
-	xffExtension        = "envoy.extensions.http.original_ip_detection.xff"
+	rbacFilter           = "envoy.filters.http.rbac"
+	jwtFilter            = "envoy.filters.http.jwt_authn"
+	apiKeyFilter         = "envoy.filters.http.api_key_auth"
+	localRateLimitFilter = "envoy.filters.http.local_ratelimit"
+	proxyProtocolFilter  = "envoy.filters.listener.proxy_protocol"
+	xffExtension         = "envoy.extensions.http.original_ip_detection.xff"
 )
 
 // securityHTTPFilters are the edge-security filters of every HCM, in the
@@ -224,6 +235,13 @@ func routeSecurity(s *ir.RouteSecurity, tlsListener bool, pfc map[string]*anypb.
 		}
 		set(apiKeyFilter, ak)
 	}
+	if rl := s.LocalRateLimit; rl != nil {
+		set(localRateLimitFilter, localRateLimit(rl))
+	}
+	for _, e := range routeExtensions(s) {
+		// Enables the listener's instance with its config.
+		set(e.name, &routev3.FilterConfig{IsOptional: true})
+	}
 	var hsts *corev3.HeaderValueOption
 	if s.HSTS != "" && tlsListener {
 		// RFC 6797 §7.2: never over plain HTTP.
@@ -283,4 +301,200 @@ func ipRules(ia *ir.IPAccess) (*rbacconfigv3.RBAC, error) {
 	return &rbacconfigv3.RBAC{Action: rbacconfigv3.RBAC_ALLOW, Policies: map[string]*rbacconfigv3.Policy{
 		"ip-allow": {Permissions: anyPerm, Principals: []*rbacconfigv3.Principal{principal}},
 	}}, nil
+}
+
+// localRateLimitStatPrefix is the stat prefix of every local_ratelimit
+// config (required by Envoy; ksgw's proxy keeps no per-prefix stats).
+const localRateLimitStatPrefix = "http_local_rate_limiter"
+
+// localRateLimitHTTPFilter is the listener-level local_ratelimit entry:
+// disabled, with no bucket, so that only routes carrying their own
+// LocalRateLimit (which enables it, Envoy's HttpFilter.disabled) are
+// limited. It is emitted only on listeners that have such a route, so that
+// listeners without rate limits keep their exact configuration.
+func localRateLimitHTTPFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: localRateLimitFilter, Disabled: true, ConfigType: &hcmv3.HttpFilter_TypedConfig{
+		TypedConfig: mustAny(&localrlv3.LocalRateLimit{StatPrefix: localRateLimitStatPrefix}),
+	}}
+}
+
+// localRateLimit is a route's token bucket, enforced for every request
+// (filter_enabled and filter_enforced 100%), answering 429 with the
+// X-RateLimit-* headers of draft 03 and Retry-After.
+func localRateLimit(rl *ir.LocalRateLimit) *localrlv3.LocalRateLimit {
+	all := &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{Numerator: 100, Denominator: typev3.FractionalPercent_HUNDRED}}
+	return &localrlv3.LocalRateLimit{
+		StatPrefix: localRateLimitStatPrefix,
+		TokenBucket: &typev3.TokenBucket{
+			MaxTokens: rl.MaxTokens, TokensPerFill: wrapperspb.UInt32(rl.TokensPerFill), FillInterval: dur(rl.FillInterval),
+		},
+		FilterEnabled:           all,
+		FilterEnforced:          all,
+		EnableXRatelimitHeaders: ratelimitcommonv3.XRateLimitHeadersRFCVersion_DRAFT_VERSION_03,
+		EnableRetryAfterHeader:  true,
+	}
+}
+
+// usesLocalRateLimit reports whether a route of l has a local rate limit.
+func usesLocalRateLimit(l *ir.Listener) bool {
+	for _, vh := range l.VirtualHosts {
+		for _, r := range vh.Routes {
+			if r.Security != nil && r.Security.LocalRateLimit != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ksgw's own HTTP filters: Envoy has no request validation, Rego WAF or
+// response masking filter, so their configs travel as TypedStruct
+// extensions (xds.type.v3.TypedStruct with a ksgw type_url and the config
+// as JSON), the way Envoy carries extension configs it does not compile
+// in. The listener has one instance per policy, named
+// "<filter>/<ns>/<policy>", holding the policy's config, marked
+// is_optional (a real Envoy skips it instead of rejecting the listener)
+// and disabled; a route of that policy enables its instance with an
+// empty route.v3.FilterConfig{is_optional: true}. One instance per policy
+// keeps large configs (Rego modules, schemas) out of every route.
+const (
+	rateLimitFilterPrefix = "ksgw.filters.http.ratelimit"
+	validateFilterPrefix  = "ksgw.filters.http.validate"
+	wafFilterPrefix       = "ksgw.filters.http.waf"
+	maskFilterPrefix      = "ksgw.filters.http.mask"
+
+	rateLimitTypeURL = "type.ksgw.io/ksgw.filters.http.ratelimit.v1alpha1.RateLimit"
+	validateTypeURL  = "type.ksgw.io/ksgw.filters.http.validate.v1alpha1.RequestValidation"
+	wafTypeURL       = "type.ksgw.io/ksgw.filters.http.waf.v1alpha1.WAF"
+	maskTypeURL      = "type.ksgw.io/ksgw.filters.http.mask.v1alpha1.ResponseMask"
+)
+
+// extension is one ksgw filter instance of a listener.
+type extension struct {
+	name    string
+	typeURL string
+	config  any // marshalled to JSON
+}
+
+// routeExtensions are the ksgw filter instances a route enables, in chain
+// order: keyed/global rate limits (after authentication, so that a key can
+// be the identity), validation (cheap, refuses early), WAF, then response
+// masking.
+func routeExtensions(s *ir.RouteSecurity) []extension {
+	if s == nil {
+		return nil
+	}
+	var out []extension
+	if rl := s.RateLimit; rl != nil {
+		type keyPart struct {
+			Source     string `json:"source"`
+			Name       string `json:"name,omitempty"`
+			PrefixBits int    `json:"prefixBits,omitempty"`
+		}
+		var key []keyPart
+		for _, k := range rl.Key {
+			key = append(key, keyPart{k.Source, k.Name, k.PrefixBits})
+		}
+		cfg := map[string]any{
+			// The policy names the buckets: those of different policies
+			// never mix, in memory or in Redis.
+			"prefix": rl.Policy,
+			"rules": []map[string]any{{"name": "default", "key": key, "requests": rl.Requests, "per": rl.Per.String(),
+				"burst": rl.Burst, "global": rl.RedisAddress != ""}},
+		}
+		if rl.RedisAddress != "" {
+			mode := "open"
+			if rl.FailClosed {
+				mode = "closed"
+			}
+			redis := map[string]any{"address": rl.RedisAddress, "failureMode": mode}
+			if rl.RedisTimeout > 0 {
+				redis["timeout"] = rl.RedisTimeout.String()
+			}
+			cfg["redis"] = redis
+		}
+		out = append(out, extension{rateLimitFilterPrefix + "/" + rl.Policy, rateLimitTypeURL, cfg})
+	}
+	if v := s.Validation; v != nil {
+		out = append(out, extension{validateFilterPrefix + "/" + v.Policy, validateTypeURL, struct {
+			AllowedMethods  []string `json:"allowedMethods,omitempty"`
+			MaxURIBytes     int      `json:"maxURIBytes,omitempty"`
+			MaxHeaderBytes  int      `json:"maxHeaderBytes,omitempty"`
+			MaxBodyBytes    int64    `json:"maxBodyBytes,omitempty"`
+			RequiredHeaders []string `json:"requiredHeaders,omitempty"`
+			ContentTypes    []string `json:"contentTypes,omitempty"`
+			JSONSchema      string   `json:"jsonSchema,omitempty"`
+		}{v.AllowedMethods, v.MaxURIBytes, v.MaxHeaderBytes, v.MaxBodyBytes, v.RequiredHeaders, v.ContentTypes, v.JSONSchema}})
+	}
+	if w := s.WAF; w != nil {
+		type module struct {
+			Name   string `json:"name"`
+			Source string `json:"source"`
+		}
+		var mods []module
+		for _, m := range w.Modules {
+			mods = append(mods, module{m.Name, m.Source})
+		}
+		out = append(out, extension{wafFilterPrefix + "/" + w.Policy, wafTypeURL, map[string]any{"rego": map[string]any{"modules": mods}}})
+	}
+	if m := s.Masking; m != nil {
+		type rule struct {
+			Name        string `json:"Name"`
+			Pattern     string `json:"Pattern"`
+			Replacement string `json:"Replacement,omitempty"`
+		}
+		var custom []rule
+		for _, r := range m.Custom {
+			custom = append(custom, rule{r.Name, r.Pattern, r.Replacement})
+		}
+		out = append(out, extension{maskFilterPrefix + "/" + m.Policy, maskTypeURL, struct {
+			Builtins     []string `json:"builtins,omitempty"`
+			Custom       []rule   `json:"custom,omitempty"`
+			ContentTypes []string `json:"contentTypes"`
+		}{m.Builtins, custom, m.ContentTypes}})
+	}
+	return out
+}
+
+// typedStruct wraps a ksgw config.
+func typedStruct(typeURL string, cfg any) (*anypb.Any, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var v structpb.Struct
+	if err := protojson.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return anypb.New(&xdstypev3.TypedStruct{TypeUrl: typeURL, Value: &v})
+}
+
+// extensionHTTPFilters are the ksgw filter instances of the listener's
+// routes, in route order of first use within each kind's chain position.
+func extensionHTTPFilters(l *ir.Listener) ([]*hcmv3.HttpFilter, error) {
+	seen := map[string]bool{}
+	var byKind [4][]*hcmv3.HttpFilter
+	for _, vh := range l.VirtualHosts {
+		for _, r := range vh.Routes {
+			for _, e := range routeExtensions(r.Security) {
+				if seen[e.name] {
+					continue
+				}
+				seen[e.name] = true
+				a, err := typedStruct(e.typeURL, e.config)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", e.name, err)
+				}
+				k := map[string]int{rateLimitTypeURL: 0, validateTypeURL: 1, wafTypeURL: 2, maskTypeURL: 3}[e.typeURL]
+				byKind[k] = append(byKind[k], &hcmv3.HttpFilter{Name: e.name, IsOptional: true, Disabled: true,
+					ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}})
+			}
+		}
+	}
+	var out []*hcmv3.HttpFilter
+	for _, k := range byKind {
+		slices.SortFunc(k, func(a, b *hcmv3.HttpFilter) int { return strings.Compare(a.Name, b.Name) })
+		out = append(out, k...)
+	}
+	return out, nil
 }
