@@ -4,14 +4,10 @@
 {{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Release-scoped name: the release name when it already contains the
-chart's name (kubesphere-gateway for chart gateway), else release-chart. */}}
+{{/* Release-scoped name of the chart's own objects: the release name, the
+same whether the chart is installed as ksgw or as gateway. */}}
 {{- define "ksgw.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
 {{- .Release.Name | trunc 52 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 52 | trimSuffix "-" -}}
-{{- end -}}
 {{- end -}}
 
 {{- define "ksgw.controller.name" -}}
@@ -42,4 +38,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 for names that need no shortening (the schema limits gateway.name). */}}
 {{- define "ksgw.proxy.name" -}}
 {{- printf "ksgw-%s" (.Values.gateway.name | replace "." "-") -}}
+{{- end -}}
+
+{{- define "ksgw.controller.labels" -}}
+{{ include "ksgw.labels" . }}
+app.kubernetes.io/name: ksgw
+app.kubernetes.io/component: controller
 {{- end -}}
