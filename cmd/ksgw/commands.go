@@ -84,6 +84,7 @@ func newProxyCommand() *cobra.Command {
 					return fmt.Errorf("--token-file: %w", err)
 				}
 				opts.Token = strings.TrimSpace(string(b))
+				opts.TokenFile = tokenFile // re-read at each reconnect: tokens rotate
 			}
 			w, closeLog, err := openAccessLog(accessLog)
 			if err != nil {

@@ -45,6 +45,9 @@ type Options struct {
 	XDSServer string // host:port of the ADS server
 	NodeID    string // "namespace/name" of the Gateway
 	Token     string // bearer token for the ADS server
+	// TokenFile, when set, holds the token and is re-read at each
+	// reconnect (rotated Kubernetes ServiceAccount tokens).
+	TokenFile string
 	// AdminAddress is the admin listener, Envoy's default 127.0.0.1:19000.
 	AdminAddress string
 	// AdminListener, when set, is used instead of binding AdminAddress.
@@ -138,12 +141,13 @@ func Run(ctx context.Context, opts Options) error {
 		decoders[typeURL] = xdsclient.Decoder(d)
 	}
 	client, err := xdsclient.New(xdsclient.Options{
-		Server:   opts.XDSServer,
-		NodeID:   opts.NodeID,
-		Token:    opts.Token,
-		Decoders: decoders,
-		Applier:  rt,
-		Logger:   log,
+		Server:    opts.XDSServer,
+		NodeID:    opts.NodeID,
+		Token:     opts.Token,
+		TokenFile: opts.TokenFile,
+		Decoders:  decoders,
+		Applier:   rt,
+		Logger:    log,
 	})
 	if err != nil {
 		return fmt.Errorf("xds client: %w", err)

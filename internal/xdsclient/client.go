@@ -16,7 +16,9 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +97,11 @@ type Options struct {
 	Server string // gRPC target, e.g. "127.0.0.1:18000"
 	NodeID string // "namespace/name" of the Gateway
 	Token  string // bearer token for the authorization metadata; "" sends none
+	// TokenFile, when set, is read at every stream start and replaces
+	// Token: a Kubernetes projected ServiceAccount token is rotated by the
+	// kubelet (about hourly), so a token read once would be refused at the
+	// next reconnect.
+	TokenFile string
 	// Decoders by type URL. The client subscribes to every type it has a
 	// decoder for, the five of the contract in CDS, EDS, SDS, LDS, RDS order.
 	Decoders map[string]Decoder
@@ -302,8 +309,16 @@ func (c *Client) stream(ctx context.Context, ads discovery.AggregatedDiscoverySe
 	c.setState(Connecting)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if c.opts.Token != "" {
-		sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+c.opts.Token)
+	token := c.opts.Token
+	if c.opts.TokenFile != "" {
+		b, err := os.ReadFile(c.opts.TokenFile)
+		if err != nil {
+			return false, fmt.Errorf("token file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token != "" {
+		sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+token)
 	}
 	s, err := ads.StreamAggregatedResources(sctx)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -347,5 +349,37 @@ func TestRouteTableOverFourMiBIsAccepted(t *testing.T) {
 	}
 	if st := c.Status(); st.LastError != "" {
 		t.Errorf("client error: %s", st.LastError)
+	}
+}
+
+// A rotated token (the kubelet rewrites a projected ServiceAccount token
+// about hourly) is picked up at the next reconnect: the file is read at
+// every stream start, not once.
+func TestTokenFileIsReadAtEveryReconnect(t *testing.T) {
+	checkGoroutines(t)
+	s := newServer(t)
+	update(t, s, gateway("a"))
+	lis := listen(t, "127.0.0.1:0")
+	serve(t, s, lis)
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("expired\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{Server: lis.Addr().String(), NodeID: node, TokenFile: file, Decoders: fakeDecoders(), Applier: &strictApplier{}, Logger: quiet,
+		Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	eventually(t, "the refusal of the old token", func() bool { return strings.Contains(c.Status().LastError, "PermissionDenied") })
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "sync with the rotated token", func() bool { return c.Status().Synced })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
