@@ -75,7 +75,7 @@ func featureVariants() []featureVariant {
 		{name: "obs", what: "issue 8: Gateway tracing (OTLP/HTTP to a local sink, 1% sampling) + access log to a file vs plain",
 			bar: barObsRatio, barName: "feature-obs-rps-ratio", setup: setupObs},
 		{name: "jwt", what: "issue 6: JWT (RS256, inline JWKS) on every request vs plain", smoke: true, setup: setupJWT},
-		{name: "ratelimit", what: "issue 7: a local rate limit that never refuses (10M/s) vs plain", setup: setupRateLimit},
+		{name: "ratelimit", what: "issue 7: a local rate limit that never refuses (1M/s) vs plain", setup: setupRateLimit},
 		{name: "waf-rego", what: "issue 7: WAF with the seed's waf.rego vs plain",
 			bar: barWAFRegoRatio, barName: "feature-waf-rego-rps-ratio", setup: setupWAFRego},
 		{name: "waf-crs", what: "issue 7: WAF with the OWASP Core Rule Set vs plain", setup: setupWAFCRS},
@@ -330,9 +330,11 @@ func problemsNote(logPath string) string {
 }
 
 // parseProblems returns the problem of every "invalid configuration" line
-// of ksgw's JSON log, and every "load" error a provider logged.
+// of ksgw's JSON log, every "load" error a provider logged, and the first
+// configuration the proxy rejected (NACK: the control plane accepted it).
 func parseProblems(log string) []string {
 	var out []string
+	nack := false
 	for line := range strings.SplitSeq(log, "\n") {
 		var ev struct {
 			Msg     string `json:"msg"`
@@ -346,6 +348,10 @@ func parseProblems(log string) []string {
 		case ev.Msg == "invalid configuration" && ev.Problem != "":
 			out = append(out, ev.Problem)
 		case ev.Error != "" && strings.Contains(ev.Msg, "load"):
+			out = append(out, ev.Msg+": "+ev.Error)
+		case ev.Error != "" && strings.Contains(ev.Msg, "(NACK)") && !nack:
+			// The proxy and the xDS server both log it; once is enough.
+			nack = true
 			out = append(out, ev.Msg+": "+ev.Error)
 		}
 	}
@@ -468,11 +474,12 @@ func rs256Token(kid, iss, aud string, now time.Time) (jwks, token string, err er
 
 // --- ratelimit ---
 
-// setupRateLimit: a bucket of 10M/s never refuses at a few 10k req/s, so
-// the ratio is the price of the check (and its response headers).
+// setupRateLimit: a bucket of 1M/s never refuses at a few 10k req/s, so
+// the ratio is the price of the check (and its response headers). 1M/s is
+// the data plane's ceiling (internal/dpconfig NACKs a larger token bucket).
 func setupRateLimit(context.Context, string) (*featureSide, error) {
 	return &featureSide{
-		policy: securityPolicy("ratelimit", "  rateLimit: {requests: 10000000, unit: Second}\n"),
+		policy: securityPolicy("ratelimit", "  rateLimit: {requests: 1000000, unit: Second}\n"),
 		enforced: func(ctx context.Context, base string) error {
 			code, h, err := probe(ctx, http.MethodGet, base+"/", nil)
 			if err != nil {

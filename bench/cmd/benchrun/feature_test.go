@@ -47,7 +47,7 @@ func TestFeaturePolicies(t *testing.T) {
 			verifyToken(t, p.JWKS, strings.TrimPrefix(side.headers[0], "Authorization: Bearer "), p.Issuer, p.Audiences[0])
 		}},
 		{"ratelimit", func(t *testing.T, sp *v1alpha1.SecurityPolicy, _ *v1alpha1.Gateway, _ *featureSide) {
-			if sp == nil || sp.Spec.RateLimit == nil || sp.Spec.RateLimit.Requests < 1_000_000 || sp.Spec.RateLimit.Unit != "Second" {
+			if sp == nil || sp.Spec.RateLimit == nil || sp.Spec.RateLimit.Requests != 1_000_000 || sp.Spec.RateLimit.Unit != "Second" {
 				t.Errorf("policy %+v", sp)
 			}
 		}},
@@ -160,6 +160,10 @@ not json
 {"level":"ERROR","msg":"file provider: load failed","error":"policy.yaml doc 1: unknown field \"spec.waf.crs\""}
 {"msg":"request","error":"ignored: not a load"}
 `, []string{"SecurityPolicy bench/x: spec.waf: bad", `file provider: load failed: policy.yaml doc 1: unknown field "spec.waf.crs"`}},
+		{"a NACK once, though client and server both log it",
+			`{"level":"WARN","msg":"rejecting configuration (NACK)","error":"token_bucket: at most 1000000 per 1s"}
+{"level":"WARN","msg":"proxy rejected configuration (NACK)","error":"token_bucket: at most 1000000 per 1s"}
+`, []string{"rejecting configuration (NACK): token_bucket: at most 1000000 per 1s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
