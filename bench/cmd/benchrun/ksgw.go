@@ -37,8 +37,9 @@ func ksgwPorts() (http, https, admin int, err error) {
 
 // startKSGWStandalone writes files into p.Dir/conf and starts ksgw on it,
 // pinned to p.CPU with GOMAXPROCS p.Workers like every contender. It does
-// not wait for readiness: the caller knows which URL must answer.
-func startKSGWStandalone(ctx context.Context, cfg config, p proxyParams, admin int, files map[string]string) (*ksgwInstance, error) {
+// not wait for readiness: the caller knows which URL must answer. extra
+// flags come last, so they override the defaults (e.g. --access-log).
+func startKSGWStandalone(ctx context.Context, cfg config, p proxyParams, admin int, files map[string]string, extra ...string) (*ksgwInstance, error) {
 	dir := p.Dir
 	if cfg.ksgwBin == "" {
 		return nil, errors.New("ksgw binary unknown: set --ksgw-bin or KSGW_BIN (bench/run.sh does)")
@@ -52,10 +53,11 @@ func startKSGWStandalone(ctx context.Context, cfg config, p proxyParams, admin i
 			return nil, err
 		}
 	}
-	pr, err := startPinned(ctx, proxyParams{Dir: dir, CPU: p.CPU, Workers: p.Workers}, "ksgw", cfg.ksgwBin, "standalone",
+	argv := append([]string{cfg.ksgwBin, "standalone",
 		"--config", conf, "--access-log", "off", "--log-level", "info",
 		"--xds-address", "127.0.0.1:0", "--admin-base-port", strconv.Itoa(admin),
-		"--update-interval", cfg.updateInterval.String())
+		"--update-interval", cfg.updateInterval.String()}, extra...)
+	pr, err := startPinned(ctx, proxyParams{Dir: dir, CPU: p.CPU, Workers: p.Workers}, "ksgw", argv...)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,9 @@ type scenario struct {
 	// Routing selects scenario 5's configurations (routing.go); ksgw is then
 	// configured by benchrun itself, not by KSGW_CMD.
 	Routing string `json:"routing,omitempty"`
+	// Headers are extra request headers ("Name: value") wrk sends (the
+	// feature pairs' JWT).
+	Headers []string `json:"-"`
 }
 
 // scenarios: scenario 1 is keep-alive at two response sizes and two
@@ -145,7 +148,7 @@ func extras(cfg config) []extraScenario {
 		out = append(out, extraScenario{name: name, ksgwOnly: true, what: fmt.Sprintf("scenario 7: %d Routes, translation time, RSS, change→answer", n),
 			run: func(ctx context.Context, env *extraEnv) (any, error) { return runCPScale(ctx, env, n) }})
 	}
-	return out
+	return append(out, featureExtras(cfg)...)
 }
 
 func main() {
@@ -523,7 +526,7 @@ func bench(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		rep.Extra = append(rep.Extra, x)
 	}
-	rep.Bars = computeBars(rep.Summary, rep.Extra)
+	rep.Bars = append(computeBars(rep.Summary, rep.Extra), featureBars(rep.Extra)...)
 	printBars(out, rep.Bars)
 
 	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {

@@ -137,6 +137,9 @@ func wrkArgs(sc scenario, url, script string, d time.Duration) []string {
 	if !sc.KeepAlive {
 		args = append(args, "-H", "Connection: close")
 	}
+	for _, h := range sc.Headers {
+		args = append(args, "-H", h)
+	}
 	if sc.Routing == routingRegex {
 		path, header := regexTarget()
 		args = append(args, "-H", header)
