@@ -389,6 +389,14 @@ func localRateLimit(rl *v1alpha1.RateLimit, bad func(reason, field, msg string))
 		bad(status.ReasonInvalid, "spec.rateLimit.requests", "must be at least 1")
 		return nil
 	}
+	// The proxy's buckets refill at most one token per microsecond (and a
+	// finer fill interval is meaningless for Envoy's local_ratelimit too);
+	// refusing here gives the policy a condition instead of a NACK of the
+	// whole route configuration.
+	if max := int64(per / time.Microsecond); int64(rl.Requests) > max {
+		bad(status.ReasonInvalid, "spec.rateLimit.requests", fmt.Sprintf("%d per %s: at most %d", rl.Requests, rl.Unit, max))
+		return nil
+	}
 	if rl.Burst < 0 {
 		bad(status.ReasonInvalid, "spec.rateLimit.burst", "must not be negative")
 		return nil
