@@ -16,12 +16,18 @@ UNIT_PKGS = $$($(GO) list ./... | grep -v '/test/k8s')
 # CI=true.
 TESTENV = KUBEBUILDER_ASSETS="$${KUBEBUILDER_ASSETS:-$$(hack/testenv.sh)}"
 
-.PHONY: all build test lint unit race k8s e2e bench-smoke bench quickstart gen fmt testenv
+.PHONY: image helm-repo all build test lint unit race k8s e2e bench-smoke bench quickstart gen fmt testenv
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+IMAGE   ?= ghcr.io/ksgw/ksgw:$(VERSION)
 
 all: build
 
 build:
-	$(GO) build -o bin/ksgw ./cmd/ksgw
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ksgw ./cmd/ksgw
 	$(GO) build -o bin/ksgw-echo ./cmd/ksgw-echo
 
 ## test: everything CI runs (lint, unit + golden + fuzz seeds + e2e, race, k8s integration, bench harness smoke).
@@ -49,6 +55,14 @@ k8s:
 ## testenv: build/install kube-apiserver and etcd; prints KUBEBUILDER_ASSETS.
 testenv:
 	@hack/testenv.sh --export
+
+## image: container image (needs a Docker/BuildKit engine; not available on our CI machines, unverified).
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t $(IMAGE) .
+
+## helm-repo: the chart packaged as ksgw and as gateway, with index.yaml, in deploy/helm/repo.
+helm-repo:
+	hack/helm-repo.sh
 
 bench-smoke:
 	bench/run.sh --smoke

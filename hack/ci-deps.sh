@@ -21,6 +21,8 @@ fi
 # kube-apiserver (built from k8s.io/kubernetes, ~6 min once, then cached) and
 # etcd for the Kubernetes integration tests (make k8s).
 "$root/hack/testenv.sh" >/dev/null
+# helm for the chart tests (deploy/helm); built from its Go module once, cached.
+"$root/hack/install-helm.sh" >/dev/null
 # redis-server for the global rate limiter's tests (internal/testing/redisserver
 # fails rather than skips under CI=true).
 "$root/hack/redis.sh" install
