@@ -35,6 +35,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/ksgw/ksgw/api/v1alpha1"
 	"github.com/ksgw/ksgw/internal/controlplane"
 	"github.com/ksgw/ksgw/internal/infra"
@@ -125,6 +128,7 @@ func Run(ctx context.Context, opts Options) error {
 	for _, o := range []client.Object{&corev1.ServiceAccount{}, &appsv1.Deployment{}, &policyv1.PodDisruptionBudget{}, &networkingv1.NetworkPolicy{}} {
 		cacheOpts.ByObject[o] = cache.ByObject{Label: managed}
 	}
+	cpReg := prometheus.NewRegistry()
 	mopts := manager.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
@@ -133,8 +137,14 @@ func Run(ctx context.Context, opts Options) error {
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionNamespace:       opts.Namespace,
 		LeaderElectionReleaseOnCancel: true, // a clean stop hands over at once
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddress},
-		HealthProbeBindAddress:        opts.HealthAddress,
+		// The control plane's own metrics (cpmetrics: resources per kind,
+		// translation time, pushes and NACKs per node, connected proxies)
+		// live in a registry of this controller, not controller-runtime's
+		// process-wide one, and are served next to it.
+		Metrics: metricsserver.Options{BindAddress: opts.MetricsAddress, ExtraHandlers: map[string]http.Handler{
+			"/metrics/controlplane": promhttp.HandlerFor(cpReg, promhttp.HandlerOpts{}),
+		}},
+		HealthProbeBindAddress: opts.HealthAddress,
 	}
 	if opts.HealthAddress == "" {
 		mopts.HealthProbeBindAddress = "0"
@@ -191,6 +201,7 @@ func Run(ctx context.Context, opts Options) error {
 		UpdateInterval: opts.UpdateInterval,
 		Translate:      translate.Options{ControllerNamespace: opts.Namespace},
 		Authenticator:  opts.Authenticator,
+		Metrics:        cpReg,
 		OnRender: func(_ context.Context, r *controlplane.Rendered) {
 			status.Offer(r.Result.Statuses, r.Result.Gateways)
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -106,6 +107,22 @@ func TestKubernetes(t *testing.T) {
 		waitConditions(t, tn.gw, gatewayStatus, allTrue)
 		// A host the Route does not claim is not routed.
 		waitFor(t, tn.url, "other.create.example.com", "", http.StatusNotFound)
+		// The control plane's own metrics are served next to
+		// controller-runtime's, with this tenant's proxy connected.
+		eventually(t, 20*time.Second, func() error {
+			resp, err := http.Get(a.metrics + "/metrics/controlplane")
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			for _, want := range []string{"ksgw_controlplane_publishes_total", `ksgw_xds_connected_proxies{node="` + tn.ns + `/`} {
+				if !strings.Contains(string(b), want) {
+					return fmt.Errorf("/metrics/controlplane lacks %s", want)
+				}
+			}
+			return nil
+		})
 	})
 
 	t.Run("route weights change under load: the split follows and no request fails", func(t *testing.T) {
