@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates api/v1alpha1/zz_generated.deepcopy.go and config/crd/bases/*.yaml.
+# Regenerates api/v1alpha1/zz_generated.deepcopy.go, config/crd/bases/*.yaml and the
+# chart's copy in deploy/helm/ksgw/crds.
 # Installs the pinned controller-gen into $(go env GOPATH)/bin once; reruns are
 # cheap and idempotent. Outputs are committed; CI checks they are current with
 # `hack/gen.sh && git diff --exit-code`.
@@ -28,3 +29,6 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p config/crd/bases
 rm -f config/crd/bases/*.yaml
 cp "$tmp"/*.yaml config/crd/bases/
+# The Helm chart ships the same CRDs (deploy/helm's tests keep them equal).
+rm -f deploy/helm/ksgw/crds/*.yaml
+cp "$tmp"/*.yaml deploy/helm/ksgw/crds/

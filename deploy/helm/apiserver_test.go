@@ -402,10 +402,16 @@ func TestControllerFromRenderedArgsReconciles(t *testing.T) {
 		if err := api.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &d); err != nil {
 			return false, client.IgnoreNotFound(err)
 		}
+		// The reconciler applies the Deployment before the Service: wait
+		// for both, not just the first.
+		var s corev1.Service
+		if err := api.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &s); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
 		return d.Spec.Replicas != nil && *d.Spec.Replicas == 3, nil
 	})
 	if err != nil {
-		t.Fatalf("proxy Deployment %s/%s with 3 replicas never appeared: %v", namespace, name, err)
+		t.Fatalf("proxy Deployment %s/%s with 3 replicas and its Service never appeared: %v", namespace, name, err)
 	}
 	var svc corev1.Service
 	if err := api.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &svc); err != nil {
