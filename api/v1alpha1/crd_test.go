@@ -390,6 +390,21 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 			wantErr: "exactly one of inline or configMapRef",
 		},
 		{
+			name:    "waf with neither rego nor crs",
+			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p}\nspec:\n  targetRef: {kind: Gateway, name: g}\n  waf: {}\n",
+			wantErr: "at least one of rego or crs must be set",
+		},
+		{
+			name:    "crs paranoia level above 4",
+			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p}\nspec:\n  targetRef: {kind: Gateway, name: g}\n  waf: {crs: {paranoiaLevel: 5}}\n",
+			wantErr: "spec.waf.crs.paranoiaLevel",
+		},
+		{
+			name:    "crs anomaly threshold zero",
+			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p}\nspec:\n  targetRef: {kind: Gateway, name: g}\n  waf: {crs: {anomalyThreshold: 0}}\n",
+			wantErr: "spec.waf.crs.anomalyThreshold",
+		},
+		{
 			name:    "empty ipAccess",
 			doc:     "apiVersion: networking.kubesphere.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p}\nspec:\n  targetRef: {kind: Gateway, name: g}\n  ipAccess: {}\n",
 			wantErr: "allow or deny must list at least one CIDR",

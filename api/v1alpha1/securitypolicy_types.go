@@ -45,7 +45,7 @@ type SecurityPolicySpec struct {
 	// Validation: behaviour layer.
 	// +optional
 	Validation *RequestValidation `json:"validation,omitempty"`
-	// WAF rules in Rego.
+	// WAF rules: Rego modules and/or the OWASP Core Rule Set.
 	// +optional
 	WAF *WAF `json:"waf,omitempty"`
 	// Masking: data layer.
@@ -354,15 +354,58 @@ type RequestValidation struct {
 	JSONSchema string `json:"jsonSchema,omitempty"`
 }
 
-// WAF evaluates Rego modules against each request. A module declares
-// `deny[msg]` rules (DESIGN §1.11, e.g. package kubesphere.gateway.waf); any
-// non-empty deny set refuses the request with 403.
+// WAF evaluates Rego modules and/or the OWASP Core Rule Set against each
+// request. A Rego module declares `deny[msg]` rules (DESIGN §1.11, e.g.
+// package kubesphere.gateway.waf); any non-empty deny set refuses the
+// request with 403. Both may be set: a request passes only if both pass.
+// +kubebuilder:validation:XValidation:rule="has(self.rego) || has(self.crs)",message="at least one of rego or crs must be set"
 type WAF struct {
+	// +optional
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +listType=map
 	// +listMapKey=name
-	Rego []RegoModule `json:"rego"`
+	Rego []RegoModule `json:"rego,omitempty"`
+	// CRS enables the OWASP Core Rule Set v4 (through Coraza): anomaly
+	// scoring, a request whose inbound score reaches the threshold gets 403.
+	// +optional
+	CRS *CRS `json:"crs,omitempty"`
+}
+
+// CRS configures the OWASP Core Rule Set for one policy.
+type CRS struct {
+	// ParanoiaLevel 1–4 (CRS blocking_paranoia_level): higher levels enable
+	// more rules and more false positives. Default 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4
+	ParanoiaLevel int32 `json:"paranoiaLevel,omitempty"`
+	// AnomalyThreshold is the inbound anomaly score that blocks. Default 5,
+	// CRS' default: one critical match.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	AnomalyThreshold int32 `json:"anomalyThreshold,omitempty"`
+	// ExcludeRules removes CRS rules by id (SecRuleRemoveById), to silence a
+	// false positive on this policy's targets.
+	// +optional
+	// +kubebuilder:validation:MaxItems=512
+	// +kubebuilder:validation:items:Minimum=1
+	// +listType=set
+	ExcludeRules []int32 `json:"excludeRules,omitempty"`
+	// ExcludeTags removes CRS rules by tag (SecRuleRemoveByTag), e.g.
+	// "attack-protocol".
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[^"\r\n]+$`
+	// +listType=set
+	ExcludeTags []string `json:"excludeTags,omitempty"`
+	// DetectionOnly evaluates the rules and logs matches without blocking
+	// (SecRuleEngine DetectionOnly), to try a rule set before enforcing it.
+	// +optional
+	DetectionOnly bool `json:"detectionOnly,omitempty"`
 }
 
 // RegoModule is one Rego source, inline or from a ConfigMap key.

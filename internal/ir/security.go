@@ -143,7 +143,18 @@ type Validation struct {
 // compile.
 type WAF struct {
 	Policy  string
-	Modules []RegoModule
+	Modules []RegoModule // may be empty when CRS is set
+	CRS     *CRS
+}
+
+// CRS is a policy's OWASP Core Rule Set settings, validated; zero values
+// mean the proxy's defaults (paranoia level 1, anomaly threshold 5).
+type CRS struct {
+	ParanoiaLevel    int
+	AnomalyThreshold int
+	ExcludeRules     []int
+	ExcludeTags      []string
+	DetectionOnly    bool
 }
 
 // RegoModule is one Rego source file.

@@ -288,15 +288,53 @@ func (t *translator) waf(p *policyState, w *v1alpha1.WAF, bad func(reason, field
 		out.Modules = append(out.Modules, ir.RegoModule{Name: m.Name, Source: src})
 		rc.Modules = append(rc.Modules, waf.Module{Name: m.Name, Source: src})
 	}
-	if len(out.Modules) == 0 {
-		bad(status.ReasonInvalid, "spec.waf.rego", "at least one module is required")
+	if len(out.Modules) == 0 && w.CRS == nil {
+		bad(status.ReasonInvalid, "spec.waf", "at least one of rego or crs is required")
 		return nil
 	}
-	if _, err := waf.CompileRego(context.Background(), rc); err != nil {
-		bad(status.ReasonInvalid, "spec.waf.rego", err.Error())
-		return nil
+	if len(out.Modules) > 0 {
+		if _, err := waf.CompileRego(context.Background(), rc); err != nil {
+			bad(status.ReasonInvalid, "spec.waf.rego", err.Error())
+			return nil
+		}
+	}
+	if c := w.CRS; c != nil {
+		crs, field, msg := crsIR(c)
+		if field != "" {
+			bad(status.ReasonInvalid, field, msg)
+			return nil
+		}
+		out.CRS = crs
 	}
 	return out
+}
+
+// crsIR checks a CRS block with the rules the proxy's CompileCRS applies
+// (the CRD schema says the same, but objects may bypass it: standalone
+// files, older CRDs), without compiling the rule set, which takes about a
+// second. It returns the failing field and why, or the IR.
+func crsIR(c *v1alpha1.CRS) (*ir.CRS, string, string) {
+	const f = "spec.waf.crs"
+	if c.ParanoiaLevel != 0 && (c.ParanoiaLevel < 1 || c.ParanoiaLevel > 4) {
+		return nil, f + ".paranoiaLevel", fmt.Sprintf("%d is not in [1, 4]", c.ParanoiaLevel)
+	}
+	if c.AnomalyThreshold < 0 {
+		return nil, f + ".anomalyThreshold", fmt.Sprintf("%d must be >= 1", c.AnomalyThreshold)
+	}
+	out := &ir.CRS{ParanoiaLevel: int(c.ParanoiaLevel), AnomalyThreshold: int(c.AnomalyThreshold), DetectionOnly: c.DetectionOnly}
+	for i, id := range c.ExcludeRules {
+		if id < 1 {
+			return nil, fmt.Sprintf("%s.excludeRules[%d]", f, i), fmt.Sprintf("rule id %d must be >= 1", id)
+		}
+		out.ExcludeRules = append(out.ExcludeRules, int(id))
+	}
+	for i, tag := range c.ExcludeTags {
+		if tag == "" || strings.ContainsAny(tag, "\"\n\r") {
+			return nil, fmt.Sprintf("%s.excludeTags[%d]", f, i), fmt.Sprintf("invalid tag %q", tag)
+		}
+		out.ExcludeTags = append(out.ExcludeTags, tag)
+	}
+	return out, "", ""
 }
 
 func (t *translator) configMap(ns, name string) *corev1.ConfigMap {

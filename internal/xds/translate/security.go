@@ -435,7 +435,22 @@ func routeExtensions(s *ir.RouteSecurity) []extension {
 		for _, m := range w.Modules {
 			mods = append(mods, module{m.Name, m.Source})
 		}
-		out = append(out, extension{wafFilterPrefix + "/" + w.Policy, wafTypeURL, map[string]any{"rego": map[string]any{"modules": mods}}})
+		cfg := map[string]any{}
+		if len(mods) > 0 {
+			cfg["rego"] = map[string]any{"modules": mods}
+		}
+		if c := w.CRS; c != nil {
+			// Field names of waf.Config's crs block; zero values are omitted
+			// so that the proxy applies its defaults.
+			cfg["crs"] = struct {
+				ParanoiaLevel    int      `json:"paranoiaLevel,omitempty"`
+				AnomalyThreshold int      `json:"anomalyThreshold,omitempty"`
+				ExcludeRules     []int    `json:"excludeRules,omitempty"`
+				ExcludeTags      []string `json:"excludeTags,omitempty"`
+				DetectionOnly    bool     `json:"detectionOnly,omitempty"`
+			}{c.ParanoiaLevel, c.AnomalyThreshold, c.ExcludeRules, c.ExcludeTags, c.DetectionOnly}
+		}
+		out = append(out, extension{wafFilterPrefix + "/" + w.Policy, wafTypeURL, cfg})
 	}
 	if m := s.Masking; m != nil {
 		type rule struct {
