@@ -105,6 +105,17 @@ func TestKubernetes(t *testing.T) {
 		waitFor(t, tn.url, "shop.create.example.com", "product-v1", http.StatusOK)
 		waitConditions(t, key(tn.ns, "shop"), routeStatus, allTrue)
 		waitConditions(t, tn.gw, gatewayStatus, allTrue)
+		// A SecurityPolicy gets its conditions written too; this one denies
+		// a range the test's clients are not in, so traffic is unchanged.
+		create(t, &v1alpha1.SecurityPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: tn.ns, Name: "edge"},
+			Spec: v1alpha1.SecurityPolicySpec{
+				TargetRef: v1alpha1.PolicyTargetReference{Kind: "Route", Name: "shop"},
+				IPAccess:  &v1alpha1.IPAccess{Deny: []string{"192.0.2.0/24"}},
+			},
+		})
+		waitConditions(t, key(tn.ns, "edge"), func(p *v1alpha1.SecurityPolicy) v1alpha1.ObjectStatus { return p.Status.ObjectStatus }, allTrue)
+		waitFor(t, tn.url, "shop.create.example.com", "product-v1", http.StatusOK)
 		// A host the Route does not claim is not routed.
 		waitFor(t, tn.url, "other.create.example.com", "", http.StatusNotFound)
 		// The control plane's own metrics are served next to

@@ -166,6 +166,8 @@ func (w *StatusWriter) write(ctx context.Context, set *statusSet) error {
 			err = writeConditions(ctx, w, st, &v1alpha1.Route{}, func(o *v1alpha1.Route) *v1alpha1.ObjectStatus { return &o.Status.ObjectStatus })
 		case translate.KindDestinationRule:
 			err = writeConditions(ctx, w, st, &v1alpha1.DestinationRule{}, func(o *v1alpha1.DestinationRule) *v1alpha1.ObjectStatus { return &o.Status.ObjectStatus })
+		case translate.KindSecurityPolicy:
+			err = writeConditions(ctx, w, st, &v1alpha1.SecurityPolicy{}, func(o *v1alpha1.SecurityPolicy) *v1alpha1.ObjectStatus { return &o.Status.ObjectStatus })
 		case translate.KindIngress:
 			// networking.k8s.io/v1 IngressStatus has no conditions: what
 			// a cluster shows of ksgw's decision is the load-balancer
