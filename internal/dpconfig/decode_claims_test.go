@@ -2,6 +2,7 @@ package dpconfig
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,4 +72,30 @@ func TestDecodeRouteRequiredClaims(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDecodeRequiredClaims feeds arbitrary JSON as the metadata value: the
+// decoder must not panic, and what it accepts has only usable claim names.
+func FuzzDecodeRequiredClaims(f *testing.F) {
+	f.Add(`{"p":[{"name":"roles","values":["admin"]},{"name":"a.b"}]}`)
+	f.Add(`{"p":[{"name":"a..b"}]}`)
+	f.Add(`{"p":[{"values":[1]}]}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		var v structpb.Value
+		if err := v.UnmarshalJSON([]byte(doc)); err != nil {
+			return
+		}
+		out, err := decodeRequiredClaims(&v)
+		if err != nil {
+			return
+		}
+		for p, cs := range out {
+			for _, c := range cs {
+				if c.Name == "" || slices.Contains(strings.Split(c.Name, "."), "") {
+					t.Fatalf("accepted claim %q of provider %q", c.Name, p)
+				}
+			}
+		}
+	})
 }
