@@ -224,6 +224,13 @@ type JWTProvider struct {
 	// ClaimToHeaders copies claims of the verified token to headers.
 	// +optional
 	ClaimToHeaders []JWTClaimToHeader `json:"claimToHeaders,omitempty"`
+	// RequiredClaims must all hold for a verified token of this provider,
+	// checked after signature, issuer and audiences; otherwise the request
+	// is refused with 403 and WWW-Authenticate: Bearer
+	// error="insufficient_scope" (RFC 6750 §3.1).
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	RequiredClaims []JWTRequiredClaim `json:"requiredClaims,omitempty"`
 	// ClockSkewSeconds tolerated on exp and nbf; default 60.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
@@ -237,6 +244,21 @@ type JWTHeader struct {
 	Name string `json:"name"`
 	// +optional
 	ValuePrefix string `json:"valuePrefix,omitempty"`
+}
+
+// JWTRequiredClaim is a claim the token must carry. Without Values any
+// value will do; with Values a string claim must equal one of them, and an
+// array claim (e.g. roles) must hold at least one element equal to one of
+// them (as Envoy's RBAC metadata matchers treat list values). A
+// space-separated scope string is not split.
+type JWTRequiredClaim struct {
+	// Name of the claim, or a dotted path into nested claims
+	// (e.g. realm_access.roles).
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Values []string `json:"values,omitempty"`
 }
 
 // JWTClaimToHeader copies one claim to one request header.

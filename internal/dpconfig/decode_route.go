@@ -18,6 +18,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Names of the HTTP filters whose per-route configuration we apply.
@@ -96,8 +97,15 @@ func decodeRouteEntry(r *routev3.Route, ext Extensions) (*Route, error) {
 		return nil, err
 	}
 	out := &Route{Name: r.GetName()}
+	var claims map[string][]JWTRequiredClaim
 	if md := r.GetMetadata().GetFilterMetadata()["ksgw"]; md != nil {
 		out.Source = md.GetFields()["source"].GetStringValue()
+		if v, ok := md.GetFields()["jwt_required_claims"]; ok {
+			var err error
+			if claims, err = decodeRequiredClaims(v); err != nil {
+				return nil, wrapAt("metadata.filter_metadata[ksgw].jwt_required_claims", err)
+			}
+		}
 	}
 	m, err := decodeRouteMatch(r.GetMatch())
 	if err != nil {
@@ -132,6 +140,71 @@ func decodeRouteEntry(r *routev3.Route, ext Extensions) (*Route, error) {
 	for _, name := range slices.Sorted(maps.Keys(r.GetTypedPerFilterConfig())) {
 		if err := decodePerFilterConfig(out, name, r.GetTypedPerFilterConfig()[name], ext); err != nil {
 			return nil, wrapAt("typed_per_filter_config["+name+"]", err)
+		}
+	}
+	if claims != nil {
+		attached := false
+		for _, pf := range out.PerFilter {
+			if j, ok := pf.(*JWTPerRoute); ok && !j.Disabled {
+				j.RequiredClaims, attached = claims, true
+			}
+		}
+		if !attached {
+			// Claims nobody checks would silently let every request through.
+			return nil, errAt("metadata.filter_metadata[ksgw].jwt_required_claims", "route has no jwt_authn requirement to check them")
+		}
+	}
+	return out, nil
+}
+
+// decodeRequiredClaims reads {provider: [{name, values: [string...]}]}.
+func decodeRequiredClaims(v *structpb.Value) (map[string][]JWTRequiredClaim, error) {
+	byProv := v.GetStructValue()
+	if byProv == nil {
+		return nil, errors.New("want a struct of provider name to claim list")
+	}
+	out := make(map[string][]JWTRequiredClaim, len(byProv.GetFields()))
+	for _, prov := range slices.Sorted(maps.Keys(byProv.GetFields())) {
+		lv := byProv.GetFields()[prov].GetListValue()
+		if lv == nil {
+			return nil, errAt(prov, "want a list of claims")
+		}
+		for i, cv := range lv.GetValues() {
+			at := fmt.Sprintf("%s[%d]", prov, i)
+			c := cv.GetStructValue()
+			if c == nil {
+				return nil, errAt(at, "want a struct {name, values}")
+			}
+			var rc JWTRequiredClaim
+			for _, k := range slices.Sorted(maps.Keys(c.GetFields())) {
+				f := c.GetFields()[k]
+				switch k {
+				case "name":
+					n, ok := f.GetKind().(*structpb.Value_StringValue)
+					if !ok || n.StringValue == "" || slices.Contains(strings.Split(n.StringValue, "."), "") {
+						return nil, errAt(at+".name", "want a claim name or a dotted path of non-empty names")
+					}
+					rc.Name = n.StringValue
+				case "values":
+					l := f.GetListValue()
+					if l == nil {
+						return nil, errAt(at+".values", "want a list of strings")
+					}
+					for j, e := range l.GetValues() {
+						s, ok := e.GetKind().(*structpb.Value_StringValue)
+						if !ok {
+							return nil, errAt(fmt.Sprintf("%s.values[%d]", at, j), "want a string")
+						}
+						rc.Values = append(rc.Values, s.StringValue)
+					}
+				default:
+					return nil, errAt(at, "unknown field %q", k)
+				}
+			}
+			if rc.Name == "" {
+				return nil, errAt(at+".name", "required")
+			}
+			out[prov] = append(out[prov], rc)
 		}
 	}
 	return out, nil

@@ -163,6 +163,19 @@ type JWTRequirement struct {
 type JWTPerRoute struct {
 	Disabled        bool
 	RequirementName string
+	// RequiredClaims by provider name, from the route's
+	// filter_metadata["ksgw"].jwt_required_claims (a ksgw deviation, see
+	// docs/xds-contract.md): a token verified by that provider must carry
+	// every claim, else 403 insufficient_scope.
+	RequiredClaims map[string][]JWTRequiredClaim
+}
+
+// JWTRequiredClaim is a claim a verified token must carry. With Values,
+// a string claim must equal one of them and an array claim must hold an
+// element equal to one of them (Envoy's ListMatcher one_of semantics).
+type JWTRequiredClaim struct {
+	Name   string // top-level claim, or a dotted path
+	Values []string
 }
 
 // RBACAction is an RBAC policy action.

@@ -59,6 +59,9 @@ type JWTRequirement struct {
 	Name         string
 	Providers    []string // sorted
 	AllowMissing bool
+	// RequiredClaims by provider name: claims a token verified by that
+	// provider must carry (only providers that have some).
+	RequiredClaims map[string][]JWTRequiredClaim
 	// Disabled bypasses JWT on the route (a Route-level policy turning off
 	// its Gateway's requirement).
 	Disabled bool
@@ -80,6 +83,7 @@ type JWTProvider struct {
 	Forward              bool
 	ForwardPayloadHeader string
 	ClaimToHeaders       []JWTClaimToHeader
+	RequiredClaims       []JWTRequiredClaim
 	ClockSkewSeconds     uint32 // 0: Envoy's default (60)
 }
 
@@ -95,6 +99,13 @@ type RemoteJWKS struct {
 type JWTHeader struct {
 	Name        string
 	ValuePrefix string
+}
+
+// JWTRequiredClaim is a claim a verified token must carry; with Values,
+// equal to one of them (for an array claim: one element equal to one).
+type JWTRequiredClaim struct {
+	Name   string // top-level claim, or a dotted path
+	Values []string
 }
 
 // JWTClaimToHeader copies a claim into a request header.

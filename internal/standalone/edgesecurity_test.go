@@ -357,6 +357,7 @@ spec:
       jwksUri: %s
       jwksCASecretName: idp-ca
       claimToHeaders: [{header: X-Tenant, claim: tenant}]
+      requiredClaims: [{name: realm.roles, values: [admin, reader]}]
 ---
 apiVersion: networking.kubesphere.io/v1alpha1
 kind: SecurityPolicy
@@ -528,7 +529,8 @@ func (e *env) getA(path, xff string, hdr map[string]string) (*answer, error) {
 
 func (e *env) token(t testing.TB, kid string, alg jose.SignatureAlgorithm, key any, claims map[string]any) string {
 	t.Helper()
-	c := map[string]any{"iss": "https://idp.test", "aud": "api", "sub": "alice", "tenant": "a", "exp": time.Now().Add(time.Hour).Unix()}
+	c := map[string]any{"iss": "https://idp.test", "aud": "api", "sub": "alice", "tenant": "a", "exp": time.Now().Add(time.Hour).Unix(),
+		"realm": map[string]any{"roles": []string{"guest", "reader"}}}
 	for k, v := range claims {
 		c[k] = v
 	}
@@ -726,6 +728,9 @@ func TestEdgeSecurityEndToEnd(t *testing.T) {
 			{"not yet valid token is 401", e.token(t, "k1", jose.RS256, e.jwksKey, map[string]any{"nbf": time.Now().Add(time.Hour).Unix()}), 401},
 			{"wrong issuer is 401", e.token(t, "k1", jose.RS256, e.jwksKey, map[string]any{"iss": "https://evil.test"}), 401},
 			{"wrong audience is 403", e.token(t, "k1", jose.RS256, e.jwksKey, map[string]any{"aud": "other"}), 403},
+			{"required claim with an allowed role passes", e.token(t, "k1", jose.RS256, e.jwksKey, map[string]any{"realm": map[string]any{"roles": []string{"admin"}}}), 200},
+			{"required claim without an allowed role is 403", e.token(t, "k1", jose.RS256, e.jwksKey, map[string]any{"realm": map[string]any{"roles": []string{"guest"}}}), 403},
+			{"required claim absent is 403", e.token(t, "k1", jose.RS256, e.jwksKey, map[string]any{"realm": map[string]any{}}), 403},
 			{"bad signature is 401", e.token(t, "k1", jose.RS256, other, nil), 401},
 			{"alg none is 401", noneToken(), 401},
 			{"HS256 with the RSA public key as secret is 401", e.token(t, "k1", jose.HS256, pub, nil), 401},
@@ -752,6 +757,13 @@ func TestEdgeSecurityEndToEnd(t *testing.T) {
 			case 401:
 				if !strings.HasPrefix(a.header.Get("Www-Authenticate"), "Bearer realm=") {
 					t.Errorf("%s: WWW-Authenticate = %q", tc.name, a.header.Get("Www-Authenticate"))
+				}
+			case 403:
+				// RFC 6750 §3.1: a valid token without the claims is
+				// insufficient_scope; an audience mismatch has no challenge.
+				want := strings.HasPrefix(tc.name, "required claim")
+				if got := strings.Contains(a.header.Get("Www-Authenticate"), `error="insufficient_scope"`); got != want || !json.Valid([]byte(a.body)) {
+					t.Errorf("%s: WWW-Authenticate = %q, body %q", tc.name, a.header.Get("Www-Authenticate"), a.body)
 				}
 			}
 		}

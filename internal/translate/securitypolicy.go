@@ -486,6 +486,14 @@ func (t *translator) jwtProvider(p *policyState, field string, pr *v1alpha1.JWTP
 	if pr.ClockSkewSeconds != nil {
 		out.ClockSkewSeconds = uint32(max(*pr.ClockSkewSeconds, 0))
 	}
+	for i, c := range pr.RequiredClaims {
+		f := fmt.Sprintf("%s.requiredClaims[%d]", field, i)
+		if c.Name == "" || slices.Contains(strings.Split(c.Name, "."), "") {
+			t.fail(p.st, status.Accepted, status.ReasonInvalid, f+".name", fmt.Sprintf("%q: want a claim name or a dotted path of non-empty names", c.Name))
+			return nil, nil, false
+		}
+		out.RequiredClaims = append(out.RequiredClaims, ir.JWTRequiredClaim{Name: c.Name, Values: slices.Clone(c.Values)})
+	}
 	sources := 0
 	for _, set := range []bool{pr.JWKS != "", pr.JWKSSecretRef != nil, pr.JWKSURI != ""} {
 		if set {
@@ -651,6 +659,12 @@ func (t *translator) securityFor(g *gatewayState, r *ir.Route, memo map[[2]*poli
 		req := &ir.JWTRequirement{Name: p.key, AllowMissing: p.jwt.allowMissing, Disabled: p.jwt.disabled}
 		for _, pr := range p.jwt.providers {
 			req.Providers = append(req.Providers, pr.Name)
+			if len(pr.RequiredClaims) > 0 {
+				if req.RequiredClaims == nil {
+					req.RequiredClaims = map[string][]ir.JWTRequiredClaim{}
+				}
+				req.RequiredClaims[pr.Name] = pr.RequiredClaims
+			}
 		}
 		slices.Sort(req.Providers)
 		s.JWT = req

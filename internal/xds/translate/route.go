@@ -204,6 +204,9 @@ func route(r *ir.Route, refs *refs, tlsListener bool) (*routev3.Route, error) {
 		out.ResponseHeadersToAdd = append(out.ResponseHeadersToAdd, hsts)
 	}
 	out.TypedPerFilterConfig = pfc
+	if s := r.Security; s != nil && s.JWT != nil && !s.JWT.Disabled && len(s.JWT.RequiredClaims) > 0 {
+		out.Metadata = withRequiredClaims(out.Metadata, s.JWT.RequiredClaims)
+	}
 	return out, nil
 }
 

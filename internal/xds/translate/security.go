@@ -513,3 +513,42 @@ func extensionHTTPFilters(l *ir.Listener) ([]*hcmv3.HttpFilter, error) {
 	}
 	return out, nil
 }
+
+// requiredClaimsKey is the key, in the route's filter_metadata["ksgw"], of
+// the claims jwt_authn's verified tokens must carry. A deviation from
+// Envoy, which has no such jwt_authn field and checks claims with an rbac
+// filter after jwt_authn matching payload_in_metadata: see
+// docs/xds-contract.md. The value is {provider: [{name, values: [...]}]}.
+const requiredClaimsKey = "jwt_required_claims"
+
+func withRequiredClaims(md *corev3.Metadata, claims map[string][]ir.JWTRequiredClaim) *corev3.Metadata {
+	byProvider := make(map[string]*structpb.Value, len(claims))
+	for prov, cs := range claims {
+		list := make([]*structpb.Value, 0, len(cs))
+		for _, c := range cs {
+			fields := map[string]*structpb.Value{"name": structpb.NewStringValue(c.Name)}
+			if len(c.Values) > 0 {
+				vals := make([]*structpb.Value, len(c.Values))
+				for i, v := range c.Values {
+					vals[i] = structpb.NewStringValue(v)
+				}
+				fields["values"] = structpb.NewListValue(&structpb.ListValue{Values: vals})
+			}
+			list = append(list, structpb.NewStructValue(&structpb.Struct{Fields: fields}))
+		}
+		byProvider[prov] = structpb.NewListValue(&structpb.ListValue{Values: list})
+	}
+	if md == nil {
+		md = &corev3.Metadata{}
+	}
+	if md.FilterMetadata == nil {
+		md.FilterMetadata = map[string]*structpb.Struct{}
+	}
+	s := md.FilterMetadata[metadataNamespace]
+	if s == nil {
+		s = &structpb.Struct{Fields: map[string]*structpb.Value{}}
+		md.FilterMetadata[metadataNamespace] = s
+	}
+	s.Fields[requiredClaimsKey] = structpb.NewStructValue(&structpb.Struct{Fields: byProvider})
+	return md
+}

@@ -267,6 +267,16 @@ func (f *Filter) OnRequest(_ context.Context, s *filter.State) *filter.Reply {
 		s.Flag = "UAEX"
 		return filter.Deny(403, "forbidden", "Audiences in Jwt are not allowed")
 	}
+	// Required claims are checked after signature, issuer and audiences, on
+	// every token a provider verified, as Envoy's rbac filter after
+	// jwt_authn would on payload_in_metadata. A valid token lacking the
+	// claims is a 403 insufficient_scope (RFC 6750 §3.1), not a 401.
+	for i := range ok {
+		if name, bad := missingClaim(ok[i].claims, pr.RequiredClaims[ok[i].prov.cfg.Name]); bad {
+			s.Flag = "UAEX"
+			return insufficientScope(realm(r), "Jwt claim "+strconv.Quote(name)+" is missing or not allowed")
+		}
+	}
 	for i := range ok {
 		f.apply(s, &ok[i])
 	}
@@ -567,19 +577,67 @@ func (f *Filter) apply(s *filter.State, c *checked) {
 	}
 }
 
-// claimString renders a claim for a header as Envoy does: strings as is,
-// numbers and booleans in JSON; nested claims by dotted path.
-func claimString(claims map[string]any, path string) (string, bool) {
+// insufficientScope is a 403 with the Bearer challenge of RFC 6750 §3.1.
+func insufficientScope(realm, message string) *filter.Reply {
+	rep := filter.Deny(403, "forbidden", message)
+	rep.Header.Set("www-authenticate", "Bearer realm="+strconv.Quote(realm)+", error=\"insufficient_scope\"")
+	return rep
+}
+
+// missingClaim returns the name of the first required claim that claims
+// do not satisfy. Without values, presence suffices; with values, a scalar
+// claim must equal one of them and an array claim must hold an element
+// equal to one of them (Envoy's ListMatcher one_of). Non-string scalars
+// compare in their JSON form, as claim_to_headers renders them.
+func missingClaim(claims map[string]any, req []dpconfig.JWTRequiredClaim) (string, bool) {
+	for _, rc := range req {
+		v, ok := claimValue(claims, rc.Name)
+		if !ok || (len(rc.Values) > 0 && !claimMatches(v, rc.Values)) {
+			return rc.Name, true
+		}
+	}
+	return "", false
+}
+
+func claimMatches(v any, want []string) bool {
+	if list, ok := v.([]any); ok {
+		for _, e := range list {
+			if s, ok := scalarString(e); ok && slices.Contains(want, s) {
+				return true
+			}
+		}
+		return false
+	}
+	s, ok := scalarString(v)
+	return ok && slices.Contains(want, s)
+}
+
+// claimValue follows a dotted path into nested claims.
+func claimValue(claims map[string]any, path string) (any, bool) {
 	var v any = claims
 	for _, seg := range strings.Split(path, ".") {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return "", false
+			return nil, false
 		}
 		if v, ok = m[seg]; !ok {
-			return "", false
+			return nil, false
 		}
 	}
+	return v, v != nil
+}
+
+// claimString renders a claim for a header as Envoy does: strings as is,
+// numbers and booleans in JSON; nested claims by dotted path.
+func claimString(claims map[string]any, path string) (string, bool) {
+	v, ok := claimValue(claims, path)
+	if !ok {
+		return "", false
+	}
+	return scalarString(v)
+}
+
+func scalarString(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true

@@ -278,6 +278,77 @@ func TestRequirementsAndBypass(t *testing.T) {
 	}
 }
 
+// TestRequiredClaims checks claims after verification: presence, string
+// values, an element of an array claim, nested claims by dotted path, and
+// that a verified token lacking them is a 403 insufficient_scope (RFC 6750
+// §3.1) while a bad token stays a 401.
+func TestRequiredClaims(t *testing.T) {
+	k := newKeys(t)
+	set := jwks(t, jose.JSONWebKey{Key: k.rsa.Public(), KeyID: "k"})
+	cfg := &dpconfig.JWTAuthn{
+		Providers: map[string]*dpconfig.JWTProvider{
+			"a": {Name: "a", Issuer: "iss-a", LocalJWKS: set, ClockSkew: time.Minute},
+			"b": {Name: "b", Issuer: "iss-b", LocalJWKS: set, ClockSkew: time.Minute},
+		},
+		Requirements: map[string]*dpconfig.JWTRequirement{
+			"any": {Kind: dpconfig.JWTRequireAny, Children: []*dpconfig.JWTRequirement{{Kind: dpconfig.JWTRequireProvider, Provider: "a"}, {Kind: dpconfig.JWTRequireProvider, Provider: "b"}}},
+		},
+	}
+	f := build(t, NewFactory(Options{Now: func() time.Time { return clock }}), cfg)
+	tok := func(iss string, extra map[string]any) string {
+		extra["iss"] = iss
+		return "Bearer " + sign(t, jose.RS256, k.rsa, "k", claims(extra))
+	}
+	onA := func(rc ...dpconfig.JWTRequiredClaim) map[string][]dpconfig.JWTRequiredClaim {
+		return map[string][]dpconfig.JWTRequiredClaim{"a": rc}
+	}
+	tests := []struct {
+		name   string
+		claims map[string][]dpconfig.JWTRequiredClaim
+		authz  string
+		status int
+	}{
+		{"present claim without values is enough", onA(dpconfig.JWTRequiredClaim{Name: "tenant"}), tok("iss-a", map[string]any{}), 0},
+		{"absent claim is refused", onA(dpconfig.JWTRequiredClaim{Name: "group"}), tok("iss-a", map[string]any{}), 403},
+		{"null claim counts as absent", onA(dpconfig.JWTRequiredClaim{Name: "group"}), tok("iss-a", map[string]any{"group": json.RawMessage("null")}), 403},
+		{"string claim equal to one value", onA(dpconfig.JWTRequiredClaim{Name: "tenant", Values: []string{"b", "a"}}), tok("iss-a", map[string]any{}), 0},
+		{"string claim with a wrong value is refused", onA(dpconfig.JWTRequiredClaim{Name: "tenant", Values: []string{"b"}}), tok("iss-a", map[string]any{}), 403},
+		{"numeric claim compares in its JSON form", onA(dpconfig.JWTRequiredClaim{Name: "level", Values: []string{"3"}}), tok("iss-a", map[string]any{}), 0},
+		{"array claim with a matching element", onA(dpconfig.JWTRequiredClaim{Name: "roles", Values: []string{"admin"}}), tok("iss-a", map[string]any{"roles": []string{"reader", "admin"}}), 0},
+		{"array claim without a matching element is refused", onA(dpconfig.JWTRequiredClaim{Name: "roles", Values: []string{"admin"}}), tok("iss-a", map[string]any{"roles": []string{"reader"}}), 403},
+		{"space-separated scope string is not split", onA(dpconfig.JWTRequiredClaim{Name: "scope", Values: []string{"write"}}), tok("iss-a", map[string]any{"scope": "read write"}), 403},
+		{"nested claim by dotted path", onA(dpconfig.JWTRequiredClaim{Name: "realm.role", Values: []string{"ops"}}), tok("iss-a", map[string]any{"realm": map[string]any{"role": "ops"}}), 0},
+		{"nested array claim by dotted path", onA(dpconfig.JWTRequiredClaim{Name: "realm.roles", Values: []string{"ops"}}), tok("iss-a", map[string]any{"realm": map[string]any{"roles": []string{"dev", "ops"}}}), 0},
+		{"nested claim with a wrong value is refused", onA(dpconfig.JWTRequiredClaim{Name: "realm.role", Values: []string{"ops"}}), tok("iss-a", map[string]any{"realm": map[string]any{"role": "dev"}}), 403},
+		{"path through a non-object is absent", onA(dpconfig.JWTRequiredClaim{Name: "tenant.x"}), tok("iss-a", map[string]any{}), 403},
+		{"every required claim must hold", onA(dpconfig.JWTRequiredClaim{Name: "tenant"}, dpconfig.JWTRequiredClaim{Name: "sub", Values: []string{"bob"}}), tok("iss-a", map[string]any{}), 403},
+		{"claims of another provider do not apply", onA(dpconfig.JWTRequiredClaim{Name: "group"}), tok("iss-b", map[string]any{}), 0},
+		{"a bad token stays a 401", onA(dpconfig.JWTRequiredClaim{Name: "tenant"}), tamper(tok("iss-a", map[string]any{})), 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, route := request(tt.authz)
+			route.PerFilter["envoy.filters.http.jwt_authn"] = &dpconfig.JWTPerRoute{RequirementName: "any", RequiredClaims: tt.claims}
+			rep := f.OnRequest(context.Background(), s)
+			got := 0
+			if rep != nil {
+				got = rep.Status
+			}
+			if got != tt.status {
+				t.Fatalf("status %d, want %d (%v)", got, tt.status, rep)
+			}
+			if got == 403 {
+				if ch := rep.Header.Get("www-authenticate"); !strings.Contains(ch, `error="insufficient_scope"`) {
+					t.Errorf("www-authenticate %q, want error=\"insufficient_scope\"", ch)
+				}
+				if ct := rep.Header.Get("content-type"); ct != "application/json" || !json.Valid([]byte(rep.Body)) {
+					t.Errorf("body %q (%s), want JSON", rep.Body, ct)
+				}
+			}
+		})
+	}
+}
+
 // TestRemoteJWKSRefreshesOnUnknownKid serves the key set over HTTPS and
 // rotates it: a token with a new kid makes the filter refetch once, and a
 // second unknown kid within the interval does not refetch.
