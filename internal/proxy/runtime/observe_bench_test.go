@@ -209,38 +209,65 @@ func BenchmarkObservabilityOverhead(b *testing.B) {
 	if err := observed.Apply(ctx, obsSnap); err != nil {
 		b.Fatal(err)
 	}
-	pc, oc := dialRaw(b, plainPort), dialRaw(b, obsPort)
-	defer pc.conn.Close()
-	defer oc.conn.Close()
-	for i := 0; i < 200; i++ { // warm pools and caches
-		if err := pc.do(); err != nil {
-			b.Fatal(err)
-		}
-		if err := oc.do(); err != nil {
-			b.Fatal(err)
+	for _, conns := range []int{1, 4} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			benchInterleaved(b, conns, plainPort, obsPort)
+		})
+	}
+}
+
+// benchInterleaved alternates blocks of requests to the plain and the
+// observed proxy, each block sent over conns keep-alive connections at
+// once, and reports both costs and their throughput ratio.
+func benchInterleaved(b *testing.B, conns, plainPort, obsPort int) {
+	pcs, ocs := make([]*rawClient, conns), make([]*rawClient, conns)
+	for i := range pcs {
+		pcs[i], ocs[i] = dialRaw(b, plainPort), dialRaw(b, obsPort)
+		defer pcs[i].conn.Close()
+		defer ocs[i].conn.Close()
+		for j := 0; j < 100; j++ { // warm pools and caches
+			if err := pcs[i].do(); err != nil {
+				b.Fatal(err)
+			}
+			if err := ocs[i].do(); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
-
-	const block = 16
+	phase := func(cs []*rawClient, n int) {
+		errs := make(chan error, len(cs))
+		for _, c := range cs {
+			go func() {
+				for i := 0; i < n; i++ {
+					if err := c.do(); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range cs {
+			if err := <-errs; err != nil {
+				b.Error(err)
+			}
+		}
+	}
+	const perConnBlock = 16
 	var plainTime, obsTime time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
-	for done := 0; done < b.N; done += block {
-		n := min(block, b.N-done)
+	for done := 0; done < b.N; done += perConnBlock * conns {
+		n := max(1, min(perConnBlock, (b.N-done)/conns))
 		start := time.Now()
-		for i := 0; i < n; i++ {
-			if err := pc.do(); err != nil {
-				b.Fatal(err)
-			}
-		}
+		phase(pcs, n)
 		mid := time.Now()
-		for i := 0; i < n; i++ {
-			if err := oc.do(); err != nil {
-				b.Fatal(err)
-			}
-		}
+		phase(ocs, n)
 		plainTime += mid.Sub(start)
 		obsTime += time.Since(mid)
+		if b.Failed() {
+			return
+		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(plainTime.Nanoseconds())/float64(b.N), "plain-ns/req")
