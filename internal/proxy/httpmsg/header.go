@@ -1,5 +1,7 @@
 package httpmsg
 
+import "strings"
+
 // Field is one header field. Name is always lower-case ASCII: HTTP/2 and
 // HTTP/3 require lower-case field names on the wire (RFC 9113 §8.2.2) and
 // Envoy normalises HTTP/1 names the same way, so storing them lower-case once
@@ -183,4 +185,21 @@ func Lower(s string) string {
 		}
 	}
 	return s
+}
+
+// Cookie returns the value of the first cookie called name in the request's
+// Cookie fields (RFC 6265 §5.4: "name=value" pairs separated by ";").
+func Cookie(h *Header, name string) (string, bool) {
+	for _, f := range h.Fields() {
+		if !EqualFold(f.Name, "cookie") {
+			continue
+		}
+		for _, c := range strings.Split(f.Value, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(c), "=")
+			if k == name {
+				return v, true
+			}
+		}
+	}
+	return "", false
 }

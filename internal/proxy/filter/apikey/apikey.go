@@ -18,13 +18,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/filter"
 	"github.com/ksgw/ksgw/internal/proxy/httpmsg"
+	"github.com/ksgw/ksgw/internal/proxy/router"
 )
 
 // TypeURL is the listener-level config type this filter builds.
@@ -161,46 +161,16 @@ func extract(r *httpmsg.Request, sources []dpconfig.APIKeySource) (string, dpcon
 				return v, src, true
 			}
 		case src.Query != "":
-			if v, ok := queryParam(r.RawQuery, src.Query); ok && v != "" {
+			if v, ok := router.QueryValue(r.RawQuery, src.Query); ok && v != "" {
 				return v, src, true
 			}
 		case src.Cookie != "":
-			if v, ok := cookie(&r.Header, src.Cookie); ok && v != "" {
+			if v, ok := httpmsg.Cookie(&r.Header, src.Cookie); ok && v != "" {
 				return v, src, true
 			}
 		}
 	}
 	return "", dpconfig.APIKeySource{}, false
-}
-
-func queryParam(raw, name string) (string, bool) {
-	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(kv, "=")
-		if k == name {
-			if u, err := url.QueryUnescape(v); err == nil {
-				return u, true
-			}
-			return v, true
-		}
-	}
-	return "", false
-}
-
-func cookie(h *httpmsg.Header, name string) (string, bool) {
-	for _, f := range h.Fields() {
-		if !httpmsg.EqualFold(f.Name, "cookie") {
-			continue
-		}
-		for _, c := range strings.Split(f.Value, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(c), "=")
-			if k == name {
-				return v, true
-			}
-		}
-	}
-	return "", false
 }
 
 // strip removes the key from where it was found (Envoy's hide_credentials

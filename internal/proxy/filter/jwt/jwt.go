@@ -37,6 +37,7 @@ import (
 	"github.com/ksgw/ksgw/internal/dpconfig"
 	"github.com/ksgw/ksgw/internal/proxy/filter"
 	"github.com/ksgw/ksgw/internal/proxy/httpmsg"
+	"github.com/ksgw/ksgw/internal/proxy/router"
 )
 
 // TypeURL is the listener-level config type this filter builds.
@@ -370,7 +371,7 @@ func extract(p *dpconfig.JWTProvider, r *httpmsg.Request) (string, location, boo
 				return strings.TrimSpace(v[7:]), location{header: "authorization", prefix: "Bearer "}, true
 			}
 		}
-		if v, ok := queryParam(r.RawQuery, "access_token"); ok && v != "" {
+		if v, ok := router.QueryValue(r.RawQuery, "access_token"); ok && v != "" {
 			return v, location{param: "access_token"}, true
 		}
 		return "", location{}, false
@@ -392,12 +393,12 @@ func extract(p *dpconfig.JWTProvider, r *httpmsg.Request) (string, location, boo
 		}
 	}
 	for _, name := range p.FromParams {
-		if v, ok := queryParam(r.RawQuery, name); ok && v != "" {
+		if v, ok := router.QueryValue(r.RawQuery, name); ok && v != "" {
 			return v, location{param: name}, true
 		}
 	}
 	for _, name := range p.FromCookies {
-		if v, ok := cookie(&r.Header, name); ok && v != "" {
+		if v, ok := httpmsg.Cookie(&r.Header, name); ok && v != "" {
 			return v, location{cookie: name}, true
 		}
 	}
@@ -662,34 +663,4 @@ func removeToken(r *httpmsg.Request, loc location) {
 		}
 		r.RawQuery = strings.Join(kept, "&")
 	}
-}
-
-func queryParam(raw, name string) (string, bool) {
-	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(kv, "=")
-		if k == name {
-			if u, err := url.QueryUnescape(v); err == nil {
-				return u, true
-			}
-			return v, true
-		}
-	}
-	return "", false
-}
-
-func cookie(h *httpmsg.Header, name string) (string, bool) {
-	for _, f := range h.Fields() {
-		if !httpmsg.EqualFold(f.Name, "cookie") {
-			continue
-		}
-		for _, c := range strings.Split(f.Value, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(c), "=")
-			if k == name {
-				return v, true
-			}
-		}
-	}
-	return "", false
 }
